@@ -1,0 +1,120 @@
+"""The ASGI application: the real server's middleware order (Bearer first, then the 415 guard)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from .core import Backend
+from .http import ApiError
+from .routes import admin, extensions, faults, keys, streams
+from .routes.streams import SyncHub
+from .tokens import TokenExpired, TokenInvalid
+
+log = logging.getLogger(__name__)
+MUTATING = {'POST', 'PUT', 'DELETE'}
+
+
+class ApexAuthMiddleware:
+    """Bearer header on every route (401, empty body, when missing), token validation, 415 guard.
+
+    In normal mode a WebSocket upgrade may carry the token as `?token=` instead (the original
+    request's protocol); compat mode accepts only the header, like the real server.
+    """
+
+    def __init__(self, app, backend: Backend) -> None:
+        self.app = app
+        self.backend = backend
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope['type'] not in ('http', 'websocket'):
+            await self.app(scope, receive, send)
+            return
+        response = self._check(scope)
+        if response is not None:
+            if scope['type'] == 'websocket':
+                await send({'type': 'websocket.http.response.start', 'status': response.status_code,
+                            'headers': response.raw_headers})
+                await send({'type': 'websocket.http.response.body', 'body': response.body})
+            else:
+                await response(scope, receive, send)
+            return
+        if self.backend.faults.slow_ms and scope['type'] == 'http':
+            await asyncio.sleep(self.backend.faults.slow_ms / 1000)
+        await self.app(scope, receive, send)
+
+    def _raw_token(self, scope) -> str | None:
+        headers = dict(scope.get('headers') or [])
+        header = headers.get(b'authorization', b'').decode(errors='replace')
+        scheme, _, value = header.partition(' ')
+        if scheme.lower() == 'bearer' and value.strip():
+            return value.strip()
+        if scope['type'] == 'websocket' and not self.backend.config.compat:
+            values = parse_qs(scope.get('query_string', b'').decode()).get('token')
+            if values and values[0]:
+                return values[0]
+        return None
+
+    def _check(self, scope) -> Response | None:
+        if scope['path'] == '/_faults' and self.backend.config.dev_faults:
+            return None
+        raw = self._raw_token(scope)
+        if raw is None:
+            return Response(status_code=401, headers={'WWW-Authenticate': 'Bearer'})
+        if self.backend.config.auth:
+            try:
+                scope['apex_token'] = self.backend.tokens.validate(raw)
+            except TokenExpired:
+                return JSONResponse({'error': 'Token has expired', 'status': 401}, status_code=401)
+            except TokenInvalid:
+                return JSONResponse({'error': 'Invalid authentication token', 'status': 401}, status_code=401)
+        if scope['type'] == 'http' and scope['method'] in MUTATING:
+            content_type = dict(scope.get('headers') or []).get(b'content-type', b'')
+            if not content_type.startswith(b'application/json'):
+                return PlainTextResponse('Content-Type must be application/json for mutating requests',
+                                         status_code=415)
+        return None
+
+
+def create_app(backend: Backend) -> Starlette:
+    routes = keys.routes + admin.routes + streams.routes
+    if not backend.config.compat:
+        routes = routes + streams.poll_routes + extensions.routes
+    if backend.config.dev_faults:
+        routes = routes + faults.routes
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        backend.start()
+        try:
+            yield
+        finally:
+            await backend.stop()
+
+    async def api_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return JSONResponse(exc.body, status_code=exc.status)
+
+    async def http_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code in (404, 405):  # the real server answers a wrong method with 404 too
+            return Response(status_code=404) if backend.config.compat else JSONResponse({'error': 'not found'}, 404)
+        return JSONResponse({'error': exc.detail}, status_code=exc.status_code)
+
+    async def server_error(_request: Request, exc: Exception) -> Response:
+        log.exception('unhandled error', exc_info=exc)
+        return JSONResponse({'error': 'internal server error'}, status_code=500)
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
+        ApiError: api_error, HTTPException: http_error, Exception: server_error})
+    app.state.backend = backend
+    backend.sync = SyncHub(backend)
+    app.add_middleware(ApexAuthMiddleware, backend=backend)
+    return app

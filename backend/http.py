@@ -1,0 +1,101 @@
+"""Response styles and request parsing shared by all routes (the real server's exact shapes)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from .tokens import ApiToken, Permission
+
+M = TypeVar('M', bound=BaseModel)
+MAX_KEY_BYTES = 4096
+
+
+class ApiError(Exception):
+    """Any error answer: status plus the exact body the real server sends."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(status, body)
+        self.status = status
+        self.body = body
+
+
+def plain(body: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status)
+
+
+def envelope(data: Any) -> JSONResponse:
+    return JSONResponse({'success': True, 'data': data})
+
+
+def legacy(message: str, data: Any = None) -> JSONResponse:
+    body: dict[str, Any] = {'success': True, 'message': message}
+    if data is not None:
+        body['data'] = data
+    return JSONResponse(body)
+
+
+def plain_error(status: int, message: str) -> ApiError:
+    return ApiError(status, {'error': message})
+
+
+def envelope_error(status: int, message: str) -> ApiError:
+    return ApiError(status, {'success': False, 'message': message})
+
+
+def legacy_error(status: int, message: str) -> ApiError:
+    return ApiError(status, {'success': False, 'message': f'Error: {message}'})
+
+
+async def read_body(request: Request, model: type[M], limit: int) -> M:
+    """Parse and validate a JSON body; 413 past the limit, 400 with a JSON reason otherwise."""
+    raw = await request.body()
+    if len(raw) > limit:
+        raise plain_error(413, f'payload too large: {len(raw)} bytes (max {limit})')
+    try:
+        return model.model_validate_json(raw or b'{}')
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = '.'.join(str(p) for p in first.get('loc', ())) or 'body'
+        raise plain_error(400, f'Json deserialize error: {where}: {first.get("msg")}') from None
+    except json.JSONDecodeError as exc:
+        raise plain_error(400, f'Json deserialize error: {exc}') from None
+
+
+def require(request: Request, permission: Permission) -> None:
+    """The real server's rule: the permission itself or Admin; nothing else implies anything."""
+    if not request.app.state.backend.config.auth:
+        return
+    token: ApiToken | None = request.scope.get('apex_token')
+    if token is None or not token.allows(permission):
+        raise ApiError(403, {'error': 'Insufficient permissions', 'status': 403})
+
+
+def key_problem(key: str) -> str | None:
+    size = len(key.encode())
+    if size == 0:
+        return 'key must not be empty'
+    if size > MAX_KEY_BYTES:
+        return 'key too long'
+    return None
+
+
+def int_param(request: Request, name: str, default: int, maximum: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == '':
+        return default
+    try:
+        value = int(raw)
+        if value < 0:
+            raise ValueError
+    except ValueError:
+        raise plain_error(400, f'Query deserialize error: invalid digit found in string ({name})') from None
+    return min(value, maximum) if maximum is not None else value
+
+
+def text(value: bytes) -> str:
+    return value.decode(errors='replace')

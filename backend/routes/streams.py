@@ -1,0 +1,305 @@
+"""Event streams: WebSocket `/ws/events`, SSE `/events`, long-poll `/events/poll`, and `/ws/sync`.
+
+Normal mode speaks the original request's dialect with `seq`/`epoch` and resume; `--compat apexstore`
+speaks the real server's CDC frames only (no resume, no ids, no heartbeats).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+
+from pydantic import BaseModel, StrictInt, StrictStr, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ..events import Event, EventFilter, Subscriber
+from ..http import ApiError, require
+from ..tokens import Permission
+
+log = logging.getLogger(__name__)
+CONNECTED_MESSAGE = 'CDC event stream connected'
+MAX_POLL_WAIT = 30.0
+
+
+def _backend(conn):
+    return conn.app.state.backend
+
+
+def event_filter(params, compat: bool) -> EventFilter:
+    prefix = params.get('prefix') or None
+    if compat:
+        kind = (params.get('type') or '').lower()
+        return EventFilter(frozenset({kind}) if kind in ('put', 'delete') else None, prefix)
+    types = params.get('types')
+    return EventFilter(frozenset(t.strip() for t in types.split(',') if t.strip()) if types else None, prefix)
+
+
+def _int_or_none(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw not in (None, '') else None
+    except ValueError:
+        return None
+
+
+def frame(event: Event, compat: bool) -> str | None:
+    return event.cdc_json() if compat else event.ext_json()
+
+
+def opening_frames(backend, since: int | None, epoch: str | None, flt: EventFilter) -> list[str]:
+    """What a new ext-dialect stream sends before live events: replay, or a resync demand."""
+    if since is None:
+        return []
+    replay = backend.bus.replay(since, epoch)
+    if replay is None:
+        reason = 'epoch changed' if epoch and epoch != backend.bus.epoch else 'history gap'
+        return [json.dumps(backend.bus.resync_message(reason))]
+    return [e.ext_json() for e in replay if flt.matches(e)]
+
+
+async def _denied(websocket: WebSocket, response: Response) -> None:
+    await websocket.send_denial_response(response)
+
+
+async def ws_events(websocket: WebSocket) -> None:
+    backend = _backend(websocket)
+    compat = backend.config.compat
+    if backend.faults.refuse_upgrades:
+        await _denied(websocket, PlainTextResponse('WebSocket upgrade refused', status_code=503))
+        return
+    try:
+        require(websocket, Permission.Read)  # type: ignore[arg-type]
+    except ApiError as exc:
+        await _denied(websocket, JSONResponse(exc.body, status_code=exc.status))
+        return
+    flt = event_filter(websocket.query_params, compat)
+    await websocket.accept()
+    sub = backend.bus.subscribe(flt)
+    try:
+        if compat:
+            first = [json.dumps({'type': 'connected', 'message': CONNECTED_MESSAGE})]
+        else:
+            first = [json.dumps({'type': 'connected', 'message': CONNECTED_MESSAGE, 'epoch': backend.bus.epoch,
+                                 'seq': backend.bus.seq})]
+            first += opening_frames(backend, _int_or_none(websocket.query_params.get('since')),
+                                    websocket.query_params.get('epoch'), flt)
+        reader = asyncio.create_task(_drain_client(websocket, backend, sub))
+        try:
+            for text in first:
+                await websocket.send_text(text)
+            await _pump(websocket, backend, sub, compat)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass  # client went away: nothing to report
+    finally:
+        backend.bus.unsubscribe(sub)
+    with contextlib.suppress(Exception):
+        await websocket.close()
+
+
+async def _drain_client(websocket: WebSocket, backend, sub: Subscriber) -> None:
+    """Client frames carry no protocol here: read and ignore them, and notice the disconnect."""
+    try:
+        while True:
+            message = await websocket.receive()
+            if message['type'] == 'websocket.disconnect':
+                break
+    except Exception:  # noqa: BLE001 - any receive error means the client is gone
+        pass
+    backend.bus.unsubscribe(sub)
+
+
+async def _pump(websocket: WebSocket, backend, sub: Subscriber, compat: bool) -> None:
+    while True:
+        kind, item = await sub.next()
+        while backend.faults.stalled:
+            await asyncio.sleep(0.05)
+        if kind == 'closed':
+            return
+        if kind == 'lag':
+            await websocket.send_text(json.dumps({'type': 'lag', 'skipped': item}))
+        elif kind == 'raw':
+            if isinstance(item, bytes):
+                await websocket.send_bytes(item)
+            else:
+                await websocket.send_text(item)
+        else:
+            text = frame(item, compat)  # type: ignore[arg-type]
+            if text is not None:
+                await websocket.send_text(text)
+
+
+async def sse_events(request: Request):
+    backend = _backend(request)
+    require(request, Permission.Read)
+    compat = backend.config.compat
+    flt = event_filter(request.query_params, compat)
+    since = _int_or_none(request.headers.get('last-event-id') or request.query_params.get('since'))
+    epoch = request.query_params.get('epoch')
+    drops = backend.faults.drops
+    sub = backend.bus.subscribe(flt)
+    opening = [] if compat else opening_frames(backend, since, epoch, flt)
+
+    def chunk(text: str, seq: int | None = None) -> str:
+        return (f'id: {seq}\n' if seq is not None and not compat else '') + f'data: {text}\n\n'
+
+    async def stream():
+        try:
+            hello = {'type': 'connected', 'message': CONNECTED_MESSAGE}
+            if not compat:
+                hello |= {'epoch': backend.bus.epoch, 'seq': backend.bus.seq}
+            yield chunk(json.dumps(hello))
+            for text in opening:
+                yield chunk(text, json.loads(text).get('seq'))
+            while backend.faults.drops == drops:
+                try:
+                    kind, item = await asyncio.wait_for(sub.next(), backend.config.sse_heartbeat_secs)
+                except asyncio.TimeoutError:
+                    if not compat:
+                        yield ': heartbeat\n\n'
+                    continue
+                if kind == 'closed':
+                    return
+                if kind == 'lag':
+                    yield chunk(json.dumps({'type': 'lag', 'skipped': item}))
+                elif kind == 'raw':
+                    yield chunk(item if isinstance(item, str) else item.decode(errors='replace'))
+                elif (text := frame(item, compat)) is not None:  # type: ignore[arg-type]
+                    yield chunk(text, item.seq)  # type: ignore[union-attr]
+        finally:
+            backend.bus.unsubscribe(sub)
+
+    return StreamingResponse(stream(), media_type='text/event-stream',
+                             headers={'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no'})
+
+
+async def poll_events(request: Request):
+    """Long-poll: `{"epoch","events":[…],"next":seq}`; wait up to `wait` seconds for something new."""
+    backend = _backend(request)
+    require(request, Permission.Read)
+    params = request.query_params
+    flt = event_filter(params, False)
+    since = _int_or_none(params.get('since'))
+    epoch = params.get('epoch')
+    wait = min(max(float(params.get('wait') or 0), 0.0), MAX_POLL_WAIT) if _is_number(params.get('wait')) else 0.0
+    if since is None:
+        return _poll_body(backend, [], backend.bus.seq)
+    replay = backend.bus.replay(since, epoch)
+    if replay == [] and wait > 0:
+        sub = backend.bus.subscribe(flt)
+        try:
+            await asyncio.wait_for(sub.next(), wait)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            backend.bus.unsubscribe(sub)
+        replay = backend.bus.replay(since, epoch)
+    if replay is None:
+        reason = 'epoch changed' if epoch and epoch != backend.bus.epoch else 'history gap'
+        return _poll_body(backend, [json.dumps(backend.bus.resync_message(reason))], backend.bus.seq)
+    return _poll_body(backend, [e.ext_json() for e in replay if flt.matches(e)], backend.bus.seq)
+
+
+def _is_number(raw: str | None) -> bool:
+    try:
+        float(raw or '0')
+        return True
+    except ValueError:
+        return False
+
+
+def _poll_body(backend, frames: list[str], next_seq: int) -> Response:
+    body = f'{{"epoch":{json.dumps(backend.bus.epoch)},"events":[{",".join(frames)}],"next":{next_seq}}}'
+    return Response(body, media_type='application/json')
+
+
+# -- /ws/sync --------------------------------------------------------------------------------------
+class SyncChange(BaseModel):
+    key: StrictStr
+    value: StrictStr
+    timestamp: StrictInt
+    device_id: StrictStr = 'unknown'
+
+
+class SyncPush(BaseModel):
+    type: str
+    changes: list[SyncChange] = []
+    last_ack: int = 0
+
+
+async def ws_sync(websocket: WebSocket) -> None:
+    backend = _backend(websocket)
+    try:
+        require(websocket, Permission.Read)  # type: ignore[arg-type]
+    except ApiError as exc:
+        await _denied(websocket, JSONResponse(exc.body, status_code=exc.status))
+        return
+    await websocket.accept()
+    hub = backend.sync
+    hub.clients.add(websocket)
+    try:
+        while True:
+            text = await websocket.receive_text()
+            try:
+                message = json.loads(text)
+                if not isinstance(message, dict) or message.get('type') != 'sync_push':
+                    continue
+                push = SyncPush.model_validate(message)
+            except (json.JSONDecodeError, ValidationError):
+                continue  # garbage from clients is ignored, as the real server does
+            await hub.apply(websocket, push)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass
+    finally:
+        hub.clients.discard(websocket)
+
+
+class SyncHub:
+    """Last-writer-wins by timestamp: an older or equal push never overwrites and is reported."""
+
+    def __init__(self, backend) -> None:
+        self.backend = backend
+        self.clients: set[WebSocket] = set()
+        self.entries: dict[str, SyncChange] = {}
+
+    async def apply(self, websocket: WebSocket, push: SyncPush) -> None:
+        bus = self.backend.bus
+        bus.publish('sync_event', {'status': 'started', 'details': {'changes': len(push.changes)}})
+        applied, conflicts = [], 0
+        for change in push.changes:
+            current = self.entries.get(change.key)
+            if current is not None and change.timestamp <= current.timestamp:
+                conflicts += 1
+                bus.publish('sync_event', {'status': 'conflict', 'details': {
+                    'key': change.key, 'device_id': change.device_id, 'pushed_timestamp': change.timestamp,
+                    'kept_timestamp': current.timestamp, 'kept_device_id': current.device_id}})
+                continue
+            self.entries[change.key] = change
+            self.backend.write([(change.key, change.value, None)])
+            applied.append(change)
+        ack = max((c.timestamp for c in push.changes), default=push.last_ack)
+        newer = [{**c.model_dump(), 'device_id': 'server'} for c in self.entries.values() if c.timestamp > push.last_ack]
+        await websocket.send_text(json.dumps({'type': 'sync_ack', 'ack_timestamp': ack, 'changes': newer}))
+        for change in applied:
+            message = json.dumps({'type': 'sync_push', 'changes': [change.model_dump()]})
+            for client in list(self.clients):
+                try:
+                    await client.send_text(message)
+                except Exception:  # noqa: BLE001 - a gone client must not stop the broadcast
+                    self.clients.discard(client)
+        bus.publish('sync_event', {'status': 'completed', 'details': {'applied': len(applied), 'conflicts': conflicts}})
+
+
+routes = [
+    WebSocketRoute('/ws/events', ws_events),
+    WebSocketRoute('/ws/sync', ws_sync),
+    Route('/events', sse_events, methods=['GET']),
+]
+poll_routes = [Route('/events/poll', poll_events, methods=['GET'])]

@@ -1,0 +1,112 @@
+"""Run the backend with uvicorn: in the foreground (CLI), or in a thread (tests, benchmarks)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from typing import Any, Callable
+
+import uvicorn
+
+from .app import create_app
+from .config import BackendConfig
+from .core import Backend
+from .faults import websocket_protocol
+from .routes.faults import FaultChange, apply_faults
+
+
+def build_server(config: BackendConfig, sock_host: str | None = None) -> tuple[uvicorn.Server, Backend]:
+    backend = Backend(config)
+    app = create_app(backend)
+    uv_config = uvicorn.Config(app, host=sock_host or config.host, port=config.port, log_level='warning',
+                               ws=websocket_protocol(backend.faults), ws_max_size=16 * 1024 * 1024,
+                               ws_ping_interval=None, ws_ping_timeout=None, lifespan='on',
+                               timeout_graceful_shutdown=2)
+    return uvicorn.Server(uv_config), backend
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class BackendThread:
+    """A real backend on a real loopback socket, in its own thread and event loop.
+
+    `faults(...)` and `call(...)` marshal into the backend's loop, so tests never touch its state
+    from the wrong thread.
+    """
+
+    def __init__(self, config: BackendConfig) -> None:
+        if not config.port:
+            config = config.model_copy(update={'port': free_port()})
+        self.config = config
+        self.server: uvicorn.Server | None = None
+        self.backend: Backend | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f'http://{self.config.host}:{self.config.port}'
+
+    @property
+    def ws_url(self) -> str:
+        return f'ws://{self.config.host}:{self.config.port}'
+
+    def start(self, timeout: float = 15.0) -> BackendThread:
+        started = threading.Event()
+
+        def run() -> None:
+            self.loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self.loop)
+            self.server, self.backend = build_server(self.config)
+            original_startup = self.server.startup
+
+            async def startup(sockets=None):
+                await original_startup(sockets)
+                started.set()
+
+            self.server.startup = startup  # type: ignore[method-assign]
+            self.loop.run_until_complete(self.server.serve())
+            self.loop.close()
+
+        self._thread = threading.Thread(target=run, name=f'backend:{self.config.port}', daemon=True)
+        self._thread.start()
+        if not started.wait(timeout):
+            raise RuntimeError('backend did not start')
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._thread = None
+
+    def restart(self) -> BackendThread:
+        self.stop()
+        return self.start()
+
+    def call(self, fn: Callable[[Backend], Any], timeout: float = 30.0) -> Any:
+        """Run `fn(backend)` (sync or async) inside the backend's loop and return its result."""
+        assert self.loop is not None and self.backend is not None
+
+        async def runner():
+            result = fn(self.backend)
+            if asyncio.iscoroutine(result):
+                result = await result
+            return result
+
+        return asyncio.run_coroutine_threadsafe(runner(), self.loop).result(timeout)
+
+    def faults(self, **change: Any) -> dict:
+        return self.call(lambda backend: apply_faults(backend, FaultChange(**change)))
+
+    def __enter__(self) -> BackendThread:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
