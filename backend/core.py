@@ -75,7 +75,10 @@ class Backend:
         """Apply puts (value str) and deletes (value None) atomically, then announce each one."""
         encoded = [(k.encode(), None if v is None else v.encode(), ttl) for k, v, ttl in items]
         self.store.write(cf, encoded)
-        for (key, value, _), (_, raw, _) in zip(items, encoded):
+        puts = sum(1 for _, raw, _ in encoded if raw is not None)
+        self.count('batch_sets' if len(items) > 1 else 'sets', puts)
+        self.count('batch_deletes' if len(items) > 1 else 'deletes', len(items) - puts)
+        for (key, _value, _), (_, raw, _) in zip(items, encoded, strict=False):
             self.announce_key(cf, key, raw)
 
     def announce_key(self, cf: str, key: str, raw: bytes | None) -> None:
@@ -197,7 +200,7 @@ class Backend:
             self._snapshot_event('failed', id=info.id, name=info.name, error=str(exc))
             raise
         info = self.snapshots.complete(info.id)
-        self._snapshot_event('created', **info.model_dump())
+        self._snapshot_event('created', id=info.id, name=info.name, snapshot=info.model_dump())
         return info.model_dump()
 
     async def restore_snapshot(self, snapshot_id: str) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+
 class FaultState(BaseModel):
     refuse_upgrades: bool = False
     stalled: bool = False

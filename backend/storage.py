@@ -329,7 +329,8 @@ def _link_or_copy(src: str, dst: str) -> None:
             pass
     shutil.copy2(src, dst)
 
-def read_checkpoint(path: Path, prefix: bytes, limit: int, after: bytes | None) -> tuple[list[tuple[bytes, bytes]], int]:
+def read_checkpoint(path: Path, prefix: bytes, limit: int,
+                    after: bytes | None) -> tuple[list[tuple[bytes, bytes]], int]:
     """Browse a checkpoint read-only: one page of default-CF records and the estimated key count."""
     opts = Options(raw_mode=True)
     names = Rdict.list_cf(str(path), opts)

@@ -8,7 +8,7 @@ import hmac
 import json
 import os
 import uuid
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import BaseModel
 
@@ -17,7 +17,7 @@ from .storage import Store, now_ns
 TOKEN_PREFIX = b'__token:'
 
 
-class Permission(str, Enum):
+class Permission(StrEnum):
     Read = 'Read'
     Write = 'Write'
     Delete = 'Delete'

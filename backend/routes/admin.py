@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse
 from starlette.routing import Route
 
-from ..http import envelope, envelope_error, plain, plain_error, require
+from ..http import envelope, plain, plain_error, require
 from ..storage import DEFAULT_CF
 from ..tokens import Permission
 
@@ -118,8 +118,6 @@ async def check(request: Request):
                   'details': {'memtable_records': stats['mem_records'], 'sstable_files': stats['sst_files'],
                               'wal_size_kb': stats['wal_kb'], 'total_records': stats['total_records']}})
 
-
-__all__ = ['envelope_error']
 
 routes = [
     Route('/metrics', metrics, methods=['GET']),

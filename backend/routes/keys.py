@@ -8,8 +8,7 @@ from pydantic import BaseModel, Field, StrictStr
 from starlette.requests import Request
 from starlette.routing import Route
 
-from ..http import (envelope, envelope_error, int_param, key_problem, plain, plain_error, read_body, require,
-                    text)
+from ..http import envelope, envelope_error, int_param, key_problem, plain, plain_error, read_body, require, text
 from ..storage import DEFAULT_CF, prefix_end
 from ..tokens import Permission
 
@@ -111,6 +110,7 @@ def _range_page(request: Request):
 async def scan(request: Request):
     require(request, Permission.Read)
     rows, cursor, has_more = _range_page(request)
+    _backend(request).count('scans')
     return envelope({'records': _records(rows), 'cursor': cursor, 'has_more': has_more})
 
 
@@ -124,6 +124,7 @@ async def get_key(request: Request):
     require(request, Permission.Read)
     key = request.path_params['key']
     value = _backend(request).store.get(DEFAULT_CF, key.encode())
+    _backend(request).count('gets')
     if value is None:
         raise plain_error(404, 'key not found')
     return plain({'key': key, 'value': text(value)})

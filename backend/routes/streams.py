@@ -161,7 +161,7 @@ async def sse_events(request: Request):
             while backend.faults.drops == drops:
                 try:
                     kind, item = await asyncio.wait_for(sub.next(), backend.config.sse_heartbeat_secs)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     if not compat:
                         yield ': heartbeat\n\n'
                     continue
@@ -196,7 +196,7 @@ async def poll_events(request: Request):
         sub = backend.bus.subscribe(flt)
         try:
             await asyncio.wait_for(sub.next(), wait)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         finally:
             backend.bus.unsubscribe(sub)
@@ -285,7 +285,8 @@ class SyncHub:
             self.backend.write([(change.key, change.value, None)])
             applied.append(change)
         ack = max((c.timestamp for c in push.changes), default=push.last_ack)
-        newer = [{**c.model_dump(), 'device_id': 'server'} for c in self.entries.values() if c.timestamp > push.last_ack]
+        newer = [{**c.model_dump(), 'device_id': 'server'}
+                 for c in self.entries.values() if c.timestamp > push.last_ack]
         await websocket.send_text(json.dumps({'type': 'sync_ack', 'ack_timestamp': ack, 'changes': newer}))
         for change in applied:
             message = json.dumps({'type': 'sync_push', 'changes': [change.model_dump()]})

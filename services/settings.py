@@ -1,0 +1,56 @@
+"""All console settings in one place: environment variables, overridable by `main.py` flags."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from platformdirs import user_data_dir
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix='', extra='ignore', populate_by_name=True)
+
+    console_host: str = Field('127.0.0.1', description='address the console listens on')
+    console_port: int = Field(8080, description='port the console listens on')
+    apexstore_url: str | None = Field(None, description='ApexStore base URL; unset = start the embedded backend')
+    apexstore_token: SecretStr | None = Field(None, description='credential for single-user/desktop sign-in')
+    embedded_backend_port: int = Field(8081, description='port of the embedded backend (loopback only)')
+    console_data_dir: Path = Field(Path(user_data_dir('apexstore-console')),
+                                   description='embedded store, sessions and generated secrets')
+    console_storage_secret: SecretStr | None = Field(None, description='session cookie secret (generated if unset)')
+    console_log_level: str = Field('INFO', description='logging level')
+    # event service timing (seconds)
+    events_ping_interval: float = Field(15.0, description='WebSocket ping interval')
+    events_ping_timeout: float = Field(15.0, description='dead after this long without pong')
+    events_backoff_initial: float = Field(0.5, description='first reconnect delay (full jitter)')
+    events_backoff_max: float = Field(30.0, description='reconnect delay cap')
+    events_stable_after: float = Field(10.0, description='connection counts as stable after this long')
+    events_ws_probe_interval: float = Field(30.0, description='while degraded, retry WebSocket this often')
+    events_poll_interval: float = Field(2.0, description='REST polling period on servers without long-poll')
+
+    @property
+    def embedded(self) -> bool:
+        return not self.apexstore_url
+
+    @property
+    def backend_url(self) -> str:
+        return (self.apexstore_url or f'http://127.0.0.1:{self.embedded_backend_port}').rstrip('/')
+
+    def storage_secret(self) -> str:
+        """The configured secret, else one generated once and kept (0600) in the data dir."""
+        if self.console_storage_secret:
+            return self.console_storage_secret.get_secret_value()
+        path = self.console_data_dir / 'storage-secret'
+        if path.exists():
+            return path.read_text().strip()
+        self.console_data_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(32)
+        path.touch(mode=0o600)
+        path.write_text(secret)
+        return secret
+
+
+settings = Settings()
