@@ -9,11 +9,12 @@ bounded whatever the reader does.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from .storage import now_ns
 
@@ -35,7 +36,7 @@ class Event:
 
     def ext_json(self) -> str:
         if self._ext is None:
-            self._ext = json.dumps({'type': self.type, **self.payload, 'seq': self.seq}, separators=(',', ':'))
+            self._ext = orjson.dumps({'type': self.type, **self.payload, 'seq': self.seq}).decode()
         return self._ext
 
     def cdc_json(self) -> str | None:
@@ -48,7 +49,7 @@ class Event:
                 if self.payload['operation'] == 'put':
                     frame['value'] = list(self.raw_value or b'')
                 frame['timestamp'] = self.payload['timestamp']
-                self._cdc = json.dumps(frame, separators=(',', ':'))
+                self._cdc = orjson.dumps(frame).decode()
         return self._cdc  # type: ignore[return-value]
 
 
@@ -98,6 +99,16 @@ class Subscriber:
             skipped, self.skipped = self.skipped, 0
             return 'lag', skipped
         return kind, event
+
+    def take_ready(self, limit: int) -> list:
+        """Up to `limit` queued items without waiting (the pump sends them in one write)."""
+        out = []
+        while self.queue and len(out) < limit:
+            kind, item = self.queue.popleft()
+            if kind == 'lag':
+                item, self.skipped = self.skipped, 0
+            out.append((kind, item))
+        return out
 
     def inject(self, raw: str | bytes) -> None:
         """Queue a raw frame (fault hooks: malformed input for clients to survive)."""

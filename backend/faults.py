@@ -10,7 +10,10 @@ import weakref
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+SEND_BATCH = 'apex.websocket.send_batch'  # ASGI extension: our protocol writes many frames at once
 
 
 class FaultState(BaseModel):
@@ -61,5 +64,22 @@ def websocket_protocol(faults: Faults) -> type[WebSocketsSansIOProtocol]:
             if faults.stalled and self.handshake_complete:
                 return
             super().data_received(data)
+
+        def handle_connect(self, event) -> None:
+            super().handle_connect(event)
+            if getattr(self, 'scope', None) is not None:
+                self.scope['extensions'][SEND_BATCH] = {}
+
+        async def send(self, message) -> None:
+            """Many text frames, one transport write: the event pump's fast path."""
+            if message['type'] != SEND_BATCH:
+                await super().send(message)
+                return
+            await self.writable.wait()
+            if self.disconnected or self.close_sent:
+                raise ClientDisconnected()
+            for text in message['texts']:
+                self.conn.send_text(text.encode())
+            self.transport.write(b''.join(self.conn.data_to_send()))
 
     return FaultableWebSocketProtocol

@@ -22,6 +22,7 @@ def build_server(config: BackendConfig, sock_host: str | None = None) -> tuple[u
     app = create_app(backend)
     uv_config = uvicorn.Config(app, host=sock_host or config.host, port=config.port, log_level='warning',
                                ws=websocket_protocol(backend.faults), ws_max_size=16 * 1024 * 1024,
+                               ws_per_message_deflate=False,  # loopback/LAN: CPU matters more than bytes
                                ws_ping_interval=None, ws_ping_timeout=None, lifespan='on',
                                timeout_graceful_shutdown=2)
     return uvicorn.Server(uv_config), backend
@@ -107,6 +108,69 @@ class BackendThread:
         return self.call(lambda backend: apply_faults(backend, FaultChange(**change)))
 
     def __enter__(self) -> BackendThread:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class BackendProcess:
+    """`python -m backend` as a child process: a separate core, and a real kill for fault tests."""
+
+    def __init__(self, data_dir, port: int = 0, admin_token: str | None = None, extra_args: tuple[str, ...] = ()):
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.admin_token = admin_token
+        self.extra_args = extra_args
+        self.process = None
+
+    @property
+    def url(self) -> str:
+        return f'http://127.0.0.1:{self.port}'
+
+    @property
+    def ws_url(self) -> str:
+        return f'ws://127.0.0.1:{self.port}'
+
+    def start(self, timeout: float = 20.0) -> BackendProcess:
+        import os
+        import subprocess
+        import sys
+        import time
+
+        import httpx
+
+        env = dict(os.environ)
+        if self.admin_token:
+            env['APEXSTORE_ADMIN_TOKEN'] = self.admin_token
+        self.process = subprocess.Popen(
+            [sys.executable, '-m', 'backend', '--port', str(self.port), '--data-dir', str(self.data_dir),
+             '--log-level', 'WARNING', *self.extra_args], env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.url + '/health/liveness', headers={'Authorization': 'Bearer probe'}, timeout=1)
+                return self
+            except httpx.TransportError:
+                if self.process.poll() is not None:
+                    raise RuntimeError('backend process exited during start') from None
+                time.sleep(0.05)
+        raise RuntimeError('backend process did not start')
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except Exception:  # noqa: BLE001
+                self.kill()
+
+    def __enter__(self) -> BackendProcess:
         return self.start()
 
     def __exit__(self, *exc) -> None:

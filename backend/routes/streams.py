@@ -18,12 +18,14 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..events import Event, EventFilter, Subscriber
+from ..faults import SEND_BATCH
 from ..http import ApiError, require
 from ..tokens import Permission
 
 log = logging.getLogger(__name__)
 CONNECTED_MESSAGE = 'CDC event stream connected'
 MAX_POLL_WAIT = 30.0
+MAX_BATCH_FRAMES = 256
 
 
 def _backend(conn):
@@ -117,23 +119,43 @@ async def _drain_client(websocket: WebSocket, backend, sub: Subscriber) -> None:
 
 
 async def _pump(websocket: WebSocket, backend, sub: Subscriber, compat: bool) -> None:
+    batched = SEND_BATCH in websocket.scope.get('extensions', {})
     while True:
         kind, item = await sub.next()
         while backend.faults.stalled:
             await asyncio.sleep(0.05)
         if kind == 'closed':
             return
-        if kind == 'lag':
-            await websocket.send_text(json.dumps({'type': 'lag', 'skipped': item}))
-        elif kind == 'raw':
-            if isinstance(item, bytes):
+        items = [(kind, item)] + (sub.take_ready(MAX_BATCH_FRAMES) if batched else [])
+        texts: list[str] = []
+        for kind, item in items:
+            if kind == 'raw' and isinstance(item, bytes):
+                await _flush_texts(websocket, texts, batched)
                 await websocket.send_bytes(item)
-            else:
-                await websocket.send_text(item)
-        else:
-            text = frame(item, compat)  # type: ignore[arg-type]
+                continue
+            text = _frame_text(kind, item, compat)
             if text is not None:
-                await websocket.send_text(text)
+                texts.append(text)
+        await _flush_texts(websocket, texts, batched)
+
+
+def _frame_text(kind: str, item, compat: bool) -> str | None:
+    if kind == 'lag':
+        return json.dumps({'type': 'lag', 'skipped': item})
+    if kind == 'raw':
+        return item
+    return frame(item, compat)
+
+
+async def _flush_texts(websocket: WebSocket, texts: list[str], batched: bool) -> None:
+    if not texts:
+        return
+    if batched:
+        await websocket._send({'type': SEND_BATCH, 'texts': list(texts)})
+    else:
+        for text in texts:
+            await websocket.send_text(text)
+    texts.clear()
 
 
 async def sse_events(request: Request):
