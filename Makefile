@@ -31,11 +31,11 @@ test-deps: $(TEST_STAMP)
 	  || echo "WARNING: could not install chromium; browser tests will be skipped"; }
 
 test: test-deps
-	$(BIN)/ruff check .
+	$(BIN)/ruff check --output-format concise .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(TEST_STAMP)
-	$(BIN)/ruff check .
+	$(BIN)/ruff check --output-format concise .
 
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/run_all.py

@@ -1,0 +1,33 @@
+"""The event service: one live upstream connection per credential, fanned out to every page.
+
+`from services.events import event_service` gives the process-wide instance built from settings.
+"""
+
+from __future__ import annotations
+
+from ..settings import settings
+from .models import (
+    CompactionEvent,
+    ConnectionState,
+    ConnectionStatus,
+    HealthEvent,
+    KeyChangeEvent,
+    Resync,
+    SnapshotEvent,
+    SyncEvent,
+)
+from .policy import Timing
+from .service import EventService, wait_for_state
+
+
+def timing_from_settings() -> Timing:
+    return Timing(ping_interval=settings.events_ping_interval, ping_timeout=settings.events_ping_timeout,
+                  backoff_initial=settings.events_backoff_initial, backoff_max=settings.events_backoff_max,
+                  stable_after=settings.events_stable_after, ws_probe_interval=settings.events_ws_probe_interval,
+                  poll_interval=settings.events_poll_interval)
+
+
+event_service = EventService(settings.backend_url, timing=timing_from_settings())
+
+__all__ = ['EventService', 'event_service', 'Timing', 'wait_for_state', 'ConnectionState', 'ConnectionStatus',
+           'KeyChangeEvent', 'CompactionEvent', 'HealthEvent', 'SyncEvent', 'SnapshotEvent', 'Resync']

@@ -1,0 +1,143 @@
+"""Fan-out from one channel to many subscribers: bounded, non-blocking, never silent.
+
+A subscriber that falls behind loses its backlog and receives one `Resync` instead, so it never
+blocks the others and never grows without bound. Callback subscriptions made inside a NiceGUI page
+run in that page's UI context and end when its client goes away (like `nicegui.Event`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import weakref
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from nicegui.context import context
+from nicegui.slot import Slot
+
+from .models import Resync
+
+log = logging.getLogger(__name__)
+DEFAULT_QUEUE = 1000
+_delivery_tasks: set[asyncio.Task] = set()  # strong refs: asyncio keeps only weak ones
+Predicate = Callable[[Any], bool]
+
+
+class Subscription:
+    def __init__(self, hub: Hub, predicate: Predicate, maxsize: int) -> None:
+        self.hub = hub
+        self.predicate = predicate
+        self.maxsize = maxsize
+        self.queue: deque = deque()
+        self.wakeup = asyncio.Event()
+        self.stale = False
+        self.dropped = 0
+        self.closed = False
+        self._task: asyncio.Task | None = None
+
+    def offer(self, item: Any) -> None:
+        if self.closed:
+            return
+        if isinstance(item, Resync) or self.predicate(item):
+            if len(self.queue) >= self.maxsize:
+                self.dropped += len(self.queue)
+                self.hub.dropped += len(self.queue)
+                self.queue.clear()
+                self.stale = True
+                item = Resync(reason='subscriber fell behind')
+                self.hub.on_stale()
+            self.queue.append(item)
+            self.wakeup.set()
+
+    async def get(self) -> Any:
+        while not self.queue:
+            if self.closed:
+                raise StopAsyncIteration
+            self.wakeup.clear()
+            await self.wakeup.wait()
+        item = self.queue.popleft()
+        if isinstance(item, Resync):
+            self.stale = False
+        return item
+
+    def unsubscribe(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.wakeup.set()
+        self.hub.subscriptions.discard(self)
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+
+    __call__ = unsubscribe
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self
+
+    async def __anext__(self) -> Any:
+        return await self.get()
+
+
+class Hub:
+    def __init__(self, on_stale: Callable[[], None] = lambda: None) -> None:
+        self.subscriptions: set[Subscription] = set()
+        self.dropped = 0
+        self.on_stale = on_stale
+
+    def publish(self, item: Any) -> None:
+        for sub in list(self.subscriptions):
+            sub.offer(item)
+
+    def open(self, predicate: Predicate, maxsize: int = DEFAULT_QUEUE) -> Subscription:
+        sub = Subscription(self, predicate, maxsize)
+        self.subscriptions.add(sub)
+        return sub
+
+    def close_all(self) -> None:
+        for sub in list(self.subscriptions):
+            sub.unsubscribe()
+
+
+class Stream:
+    """A filtered view of a channel: `async for` it, or `.subscribe(callback)`."""
+
+    def __init__(self, hub_getter: Callable[[], Hub], predicate: Predicate) -> None:
+        self._hub_getter = hub_getter
+        self._predicate = predicate
+
+    def subscription(self, maxsize: int = DEFAULT_QUEUE) -> Subscription:
+        return self._hub_getter().open(self._predicate, maxsize)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self.subscription()
+
+    def subscribe(self, callback: Callable[[Any], Any], *, maxsize: int = DEFAULT_QUEUE) -> Subscription:
+        """Deliver items to `callback` (sync or async) in order; returns the unsubscribe handle."""
+        sub = self.subscription(maxsize)
+        slot_ref = None
+        if Slot.get_stack():  # inside a page: run in its UI context, end with its client
+            slot_ref = weakref.ref(context.slot)
+            client = context.client
+            client.on_delete(sub.unsubscribe)
+        sub._task = asyncio.get_running_loop().create_task(_deliver(sub, callback, slot_ref), name='event-subscription')
+        _delivery_tasks.add(sub._task)
+        sub._task.add_done_callback(_delivery_tasks.discard)
+        return sub
+
+
+async def _deliver(sub: Subscription, callback: Callable[[Any], Any], slot_ref) -> None:
+    with contextlib.suppress(StopAsyncIteration, asyncio.CancelledError):
+        while True:
+            item = await sub.get()
+            slot = slot_ref() if slot_ref is not None else None
+            try:
+                with slot if slot is not None else contextlib.nullcontext():
+                    result = callback(item)
+                    if inspect.isawaitable(result):
+                        await result
+            except Exception:  # noqa: BLE001 - one broken handler must not end the subscription
+                log.exception('event subscriber %s failed', getattr(callback, '__qualname__', callback))

@@ -1,0 +1,243 @@
+"""Transports only move bytes: WebSocket, SSE, long-poll and REST polling (diffed into events).
+
+Each `run_*` opens its stream, reports `opened`, hands frames to the sink, and ends by raising
+`StreamFailed` (the server answered but refused: classified by policy) or `ConnectionLost`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+import httpx
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from .models import HealthEvent, KeyChangeEvent, ServerEvent, Transport
+from .policy import Failure, Timing, Verdict, classify_status
+
+HARD_FRAME_LIMIT = 64 * 1024 * 1024  # websockets closes the socket past this; our soft limit is lower
+PROBES = ('liveness', 'readiness', 'startup')
+
+
+class StreamFailed(Exception):
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.reason)
+        self.failure = failure
+
+
+class ConnectionLost(Exception):
+    pass
+
+
+class Sink(Protocol):
+    def opened(self, transport: Transport) -> None: ...
+    def frame(self, data: str | bytes) -> None: ...
+    def obj(self, data: Any) -> None: ...
+    def derived(self, event: ServerEvent) -> None: ...
+    def alive(self) -> None: ...
+
+
+@dataclass
+class Endpoint:
+    """Where and how to reach one backend with one credential (the token stays in here)."""
+
+    base_url: str
+    token: str
+    token_in_query: bool = False
+    timing: Timing = field(default_factory=Timing)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {'Authorization': f'Bearer {self.token}'}
+
+    def ws_url(self, params: dict[str, str]) -> str:
+        base = self.base_url.replace('https://', 'wss://', 1).replace('http://', 'ws://', 1)
+        query = dict(params)
+        if self.token_in_query:
+            query['token'] = self.token
+        return f'{base}/ws/events' + (f'?{urlencode(query)}' if query else '')
+
+    def redact(self, text: str) -> str:
+        return text.replace(self.token, '***') if self.token else text
+
+    def http(self, read_timeout: float | None) -> httpx.AsyncClient:
+        timeout = httpx.Timeout(self.timing.open_timeout, read=read_timeout)
+        return httpx.AsyncClient(base_url=self.base_url, headers=self.headers, timeout=timeout)
+
+
+def _lost(endpoint: Endpoint, exc: BaseException) -> ConnectionLost:
+    return ConnectionLost(endpoint.redact(f'{type(exc).__name__}: {exc}'.strip().rstrip(':')))
+
+
+async def run_websocket(endpoint: Endpoint, sink: Sink, resume: dict[str, str]) -> None:
+    timing = endpoint.timing
+    try:
+        async with connect(endpoint.ws_url(resume), additional_headers=endpoint.headers,
+                           ping_interval=timing.ping_interval, ping_timeout=timing.ping_timeout,
+                           open_timeout=timing.open_timeout, close_timeout=2, max_size=HARD_FRAME_LIMIT,
+                           compression=None, max_queue=256) as ws:
+            sink.opened('websocket')
+            async for message in ws:
+                sink.frame(message)
+        raise ConnectionLost('server closed the WebSocket')
+    except InvalidStatus as exc:
+        raise StreamFailed(classify_status(exc.response.status_code, 'websocket upgrade')) from None
+    except InvalidHandshake as exc:
+        raise StreamFailed(Failure(Verdict.fallback, endpoint.redact(f'websocket handshake: {exc}'))) from None
+    except ConnectionClosed as exc:
+        code = exc.rcvd.code if exc.rcvd else (exc.sent.code if exc.sent else 1006)
+        reason = 'heartbeat timed out' if code == 1011 else f'connection closed (code {code})'
+        raise ConnectionLost(reason) from None
+    except (OSError, TimeoutError) as exc:
+        raise _lost(endpoint, exc) from None
+
+
+async def probe_websocket(endpoint: Endpoint) -> bool:
+    """Can a WebSocket be opened right now? (Used while degraded to find the way back.)"""
+    try:
+        async with connect(endpoint.ws_url({}), additional_headers=endpoint.headers,
+                           open_timeout=endpoint.timing.open_timeout, close_timeout=1, compression=None):
+            return True
+    except Exception:  # noqa: BLE001 - any failure means "not yet"
+        return False
+
+
+async def run_sse(endpoint: Endpoint, sink: Sink, resume: dict[str, str], read_timeout: float | None) -> None:
+    headers = {'Accept': 'text/event-stream'}
+    params = {}
+    if resume:
+        headers['Last-Event-ID'] = resume['since']
+        params['epoch'] = resume['epoch']
+    try:
+        async with endpoint.http(read_timeout) as client, client.stream('GET', '/events', params=params,
+                                                                         headers=headers) as response:
+            if response.status_code != 200:
+                raise StreamFailed(classify_status(response.status_code, 'sse'))
+            if not response.headers.get('content-type', '').startswith('text/event-stream'):
+                raise StreamFailed(Failure(Verdict.fallback, 'sse: the server did not answer with an event stream'))
+            sink.opened('sse')
+            data: list[str] = []
+            async for line in response.aiter_lines():
+                if not line:
+                    if data:
+                        sink.frame('\n'.join(data))
+                        data = []
+                elif line.startswith(':'):
+                    sink.alive()
+                elif line.startswith('data:'):
+                    data.append(line[6:] if line.startswith('data: ') else line[5:])
+        raise ConnectionLost('server ended the event stream')
+    except httpx.HTTPError as exc:
+        raise _lost(endpoint, exc) from None
+
+
+async def run_long_poll(endpoint: Endpoint, sink: Sink, resume: dict[str, str]) -> None:
+    """`/events/poll` (embedded backend); 404 means the server has none: fall back to REST polling."""
+    wait = endpoint.timing.long_poll_wait
+    params = dict(resume)
+    try:
+        async with endpoint.http(wait + endpoint.timing.open_timeout) as client:
+            opened = False
+            while True:
+                response = await client.get('/events/poll', params={**params, 'wait': str(wait)})
+                if response.status_code != 200:
+                    raise StreamFailed(classify_status(response.status_code, 'long-poll'))
+                body = response.json()
+                if not opened:
+                    sink.obj({'type': 'connected', 'epoch': body['epoch'], 'seq': body['next']})
+                    sink.opened('long_poll')
+                    opened = True
+                for event in body['events']:
+                    sink.obj(event)
+                params = {'since': str(body['next']), 'epoch': body['epoch']}
+    except httpx.HTTPError as exc:
+        raise _lost(endpoint, exc) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StreamFailed(Failure(Verdict.fallback, f'long-poll: unexpected answer ({exc})')) from None
+
+
+def diff_records(before: dict[str, str], after: dict[str, str], cf: str = 'default') -> list[KeyChangeEvent]:
+    """Key changes that explain how one REST read differs from the previous one."""
+    events = [KeyChangeEvent(operation='put', key=k, value=v, value_size=len(v.encode()), cf=cf)
+              for k, v in after.items() if before.get(k) != v]
+    events += [KeyChangeEvent(operation='delete', key=k, cf=cf) for k in before if k not in after]
+    return events
+
+
+async def read_records(client: httpx.AsyncClient, prefixes: Iterable[str], limit: int) -> dict[str, str]:
+    records: dict[str, str] = {}
+    for prefix in prefixes:
+        response = await client.get('/keys/search', params={'q': prefix, 'limit': str(limit)})
+        if response.status_code in (401, 403):
+            raise StreamFailed(classify_status(response.status_code, 'rest poll'))
+        response.raise_for_status()
+        body = response.json()
+        for record in (body.get('data') or body).get('records', []):
+            records[record['key']] = record['value']
+    return records
+
+
+async def run_rest_poll(endpoint: Endpoint, sink: Sink, prefixes: Iterable[str], limit: int = 500) -> None:
+    """Last resort for servers without streams: periodic reads of the watched keys, diffed."""
+    try:
+        async with endpoint.http(endpoint.timing.open_timeout) as client:
+            previous = await read_records(client, prefixes, limit)
+            sink.opened('rest_poll')
+            while True:
+                await asyncio.sleep(endpoint.timing.poll_interval)
+                current = await read_records(client, prefixes, limit)
+                for event in diff_records(previous, current):
+                    sink.derived(event)
+                previous = current
+                sink.alive()
+    except httpx.HTTPStatusError as exc:
+        raise StreamFailed(classify_status(exc.response.status_code, 'rest poll')) from None
+    except httpx.HTTPError as exc:
+        raise _lost(endpoint, exc) from None
+
+
+async def probe_health(client: httpx.AsyncClient) -> dict[str, tuple[str, str | None]]:
+    """The three probes as ('healthy'|'unhealthy', reason); unreachable counts as unhealthy."""
+    out = {}
+    for name in PROBES:
+        try:
+            response = await client.get(f'/health/{name}')
+            if response.status_code in (401, 403):
+                raise StreamFailed(classify_status(response.status_code, 'health probe'))
+            ok = response.status_code == 200
+            reason = None if ok else (_json_field(response, 'reason') or f'HTTP {response.status_code}')
+        except httpx.HTTPError as exc:
+            ok, reason = False, f'unreachable: {type(exc).__name__}'
+        out[name] = ('healthy' if ok else 'unhealthy', reason)
+    return out
+
+
+def _json_field(response: httpx.Response, name: str) -> str | None:
+    try:
+        return str(response.json().get(name))
+    except (ValueError, AttributeError):
+        return None
+
+
+def health_transitions(before: dict[str, tuple[str, str | None]] | None,
+                       after: dict[str, tuple[str, str | None]]) -> list[HealthEvent]:
+    if before is None:
+        return []
+    return [HealthEvent(probe=name, status=status, reason=reason, derived=True)  # type: ignore[arg-type]
+            for name, (status, reason) in after.items() if before.get(name, (None,))[0] != status]
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith('#'):
+            name, _, value = line.partition(' ')
+            try:
+                values[name] = float(value)
+            except ValueError:
+                continue
+    return values
