@@ -18,6 +18,7 @@ SEND_BATCH = 'apex.websocket.send_batch'  # ASGI extension: our protocol writes 
 
 class FaultState(BaseModel):
     refuse_upgrades: bool = False
+    block_sse: bool = False
     stalled: bool = False
     failing_probes: list[str] = []
     slow_ms: int = 0
@@ -26,6 +27,7 @@ class FaultState(BaseModel):
 @dataclass
 class Faults:
     refuse_upgrades: bool = False
+    block_sse: bool = False  # answer SSE with 404, as a proxy that strips streams would
     stalled: bool = False
     failing_probes: set[str] = field(default_factory=set)
     slow_ms: int = 0
@@ -33,7 +35,7 @@ class Faults:
     connections: weakref.WeakSet = field(default_factory=weakref.WeakSet)
 
     def state(self) -> FaultState:
-        return FaultState(refuse_upgrades=self.refuse_upgrades, stalled=self.stalled,
+        return FaultState(refuse_upgrades=self.refuse_upgrades, block_sse=self.block_sse, stalled=self.stalled,
                           failing_probes=sorted(self.failing_probes), slow_ms=self.slow_ms)
 
     def drop_sockets(self) -> int:
@@ -47,6 +49,7 @@ class Faults:
 
     def reset(self) -> None:
         self.refuse_upgrades = False
+        self.block_sse = False
         self.stalled = False
         self.failing_probes.clear()
         self.slow_ms = 0
@@ -74,6 +77,8 @@ def websocket_protocol(faults: Faults) -> type[WebSocketsSansIOProtocol]:
             """Many text frames, one transport write: the event pump's fast path."""
             if message['type'] != SEND_BATCH:
                 await super().send(message)
+                if message['type'] == 'websocket.http.response.body' and not message.get('more_body'):
+                    self.handshake_complete = True  # uvicorn forgets this after a denial response
                 return
             await self.writable.wait()
             if self.disconnected or self.close_sent:

@@ -22,6 +22,7 @@ GARBAGE = {
 
 class FaultChange(BaseModel):
     refuse_upgrades: bool | None = None
+    block_sse: bool | None = None
     stalled: bool | None = None
     failing_probes: list[str] | None = None
     slow_ms: int | None = Field(default=None, ge=0, le=60_000)
@@ -35,7 +36,7 @@ def apply_faults(backend, change: FaultChange) -> dict:
     faults = backend.faults
     if change.reset:
         faults.reset()
-    for name in ('refuse_upgrades', 'stalled', 'slow_ms'):
+    for name in ('refuse_upgrades', 'block_sse', 'stalled', 'slow_ms'):
         value = getattr(change, name)
         if value is not None:
             setattr(faults, name, value)

@@ -161,6 +161,8 @@ async def _flush_texts(websocket: WebSocket, texts: list[str], batched: bool) ->
 async def sse_events(request: Request):
     backend = _backend(request)
     require(request, Permission.Read)
+    if backend.faults.block_sse:
+        return Response(status_code=404)
     compat = backend.config.compat
     flt = event_filter(request.query_params, compat)
     since = _int_or_none(request.headers.get('last-event-id') or request.query_params.get('since'))
