@@ -19,6 +19,7 @@ from .models import (
     ConnectedEvent,
     ConnectionState,
     ConnectionStatus,
+    Counters,
     KeyChangeEvent,
     LagEvent,
     Resync,
@@ -58,6 +59,8 @@ class Channel:
         self.rng = rng
         self.hub = Hub(on_stale=self._count_resync)
         self.status = ConnectionStatus(credential_id=credential_id(endpoint.token))
+        self.counters = Tally()  # mutated per event: a plain object (pydantic setattr is slow)
+        self.last_event_at: float | None = None
         self.seq = SeqTracker()
         self.refs = 0
         self.watched_prefixes: dict[str, int] = {}
@@ -101,14 +104,17 @@ class Channel:
     # -- status ------------------------------------------------------------------------------------
     def _set_state(self, state: ConnectionState, **changes) -> None:
         self.status = self.status.model_copy(update={'state': state, **changes})
-        self.hub.publish(self.status)
+        self.hub.publish(self.snapshot())
+
+    def snapshot(self) -> ConnectionStatus:
+        counters = Counters(**vars(self.counters), dropped=self.hub.dropped)
+        return self.status.model_copy(update={'counters': counters, 'last_event_at': self.last_event_at})
 
     def _count_resync(self) -> None:
-        self.status.counters.resyncs += 1
-        self.status.counters.dropped = self.hub.dropped
+        self.counters.resyncs += 1
 
     def resync(self, reason: str) -> None:
-        self.status.counters.resyncs += 1
+        self.counters.resyncs += 1
         log.info('resync (%s) for credential %s', reason, self.status.credential_id)
         self.hub.publish(Resync(reason=reason))
 
@@ -140,7 +146,7 @@ class Channel:
             self._opened_at = None
             delay = full_jitter_backoff(attempt, self.timing, self.rng)
             attempt += 1
-            self.status.counters.reconnects += 1
+            self.counters.reconnects += 1
             self._set_state(ConnectionState.reconnecting, attempt=attempt, last_failure=failure_reason,
                             next_retry_at=time.time() + delay)
             log.info('event stream lost (%s); retry %d in %.2fs', failure_reason, attempt, delay)
@@ -203,14 +209,15 @@ class Channel:
         self._opened_at = time.monotonic()
         if self._mode == 0:
             self._refusals = 0
-        self._set_state(state, transport=transport, next_retry_at=None, last_event_at=time.time())
+        self.last_event_at = time.time()
+        self._set_state(state, transport=transport, next_retry_at=None)
         if switched:
             self.resync(f'switched to {transport}')
         elif reconnected and (self.status.dialect == 'cdc' or transport == 'rest_poll'):
             self.resync('reconnected to a server without resume')
 
     def alive(self) -> None:
-        self.status.last_event_at = time.time()
+        self.last_event_at = time.time()
 
     def frame(self, data: str | bytes) -> None:
         parsed = parse_frame(data, self.timing.max_frame_bytes)
@@ -223,21 +230,22 @@ class Channel:
         self._deliver(event)
 
     def _handle(self, parsed: ServerEvent | Malformed) -> None:
-        if isinstance(parsed, Malformed):
-            self._malformed(parsed)
+        kind = type(parsed)  # `type() is` checks: isinstance on pydantic models is slow on this hot path
+        if kind is Malformed:
+            self._malformed(parsed)  # type: ignore[arg-type]
             return
-        self.status.last_event_at = time.time()
-        if isinstance(parsed, ConnectedEvent):
-            self._on_connected(parsed)
-        elif isinstance(parsed, LagEvent):
-            self.resync(f'server dropped {parsed.skipped} events')
-        elif isinstance(parsed, ResyncRequiredEvent):
-            self.seq.reset(parsed.epoch)
-            self.resync(parsed.reason or 'server asked for a resync')
-        elif self.seq.accept(parsed.seq):
-            self._deliver(parsed)
+        self.last_event_at = time.time()
+        if kind is ConnectedEvent:
+            self._on_connected(parsed)  # type: ignore[arg-type]
+        elif kind is LagEvent:
+            self.resync(f'server dropped {parsed.skipped} events')  # type: ignore[union-attr]
+        elif kind is ResyncRequiredEvent:
+            self.seq.reset(parsed.epoch)  # type: ignore[union-attr]
+            self.resync(parsed.reason or 'server asked for a resync')  # type: ignore[union-attr]
+        elif self.seq.accept(parsed.seq):  # type: ignore[union-attr]
+            self._deliver(parsed)  # type: ignore[arg-type]
         else:
-            self.status.counters.duplicates += 1
+            self.counters.duplicates += 1
 
     def _on_connected(self, event: ConnectedEvent) -> None:
         dialect = 'extended' if event.epoch is not None else 'cdc'
@@ -254,11 +262,11 @@ class Channel:
         self._ensure_deriver()
 
     def _deliver(self, event: ServerEvent) -> None:
-        self.status.counters.received += 1
+        self.counters.received += 1
         self.hub.publish(event)
 
     def _malformed(self, bad: Malformed) -> None:
-        counters = self.status.counters
+        counters = self.counters
         counters.malformed += 1
         counters.malformed_by_kind[bad.kind] = counters.malformed_by_kind.get(bad.kind, 0) + 1
         now = time.monotonic()
@@ -306,6 +314,17 @@ class Channel:
             if event.status == 'completed':
                 self._own_actions[event.kind] += 1
             self._deliver(event)
+
+
+class Tally:
+    """The live counters behind `Counters` (see `Channel.snapshot`)."""
+
+    def __init__(self) -> None:
+        self.received = self.duplicates = self.malformed = self.resyncs = self.reconnects = 0
+        self.malformed_by_kind: dict[str, int] = {}
+
+    def __getstate__(self):
+        return dict(vars(self))
 
 
 class _SwitchToWebSocket(Exception):

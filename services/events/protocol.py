@@ -60,6 +60,10 @@ def parse_frame(data: str | bytes, max_bytes: int) -> ServerEvent | Malformed:
         return Malformed('binary', f'{len(data)} byte binary frame')
     if len(data) > max_bytes:
         return Malformed('oversize', f'{len(data)} characters (limit {max_bytes})')
+    try:  # fast path: one pass of pydantic's JSON parser for well-formed extended frames
+        return _ADAPTER.validate_json(data)
+    except ValidationError:
+        pass  # CDC frames, unknown types and broken frames take the careful path below
     try:
         frame = orjson.loads(data)
     except orjson.JSONDecodeError as exc:

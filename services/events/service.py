@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 
 def _kinds(*types: type) -> Callable[[object], bool]:
-    return lambda item: isinstance(item, types)
+    exact = frozenset(types)  # exact types: isinstance on pydantic models costs more per event
+    return lambda item: type(item) in exact
 
 
 class EventService:
@@ -72,7 +73,7 @@ class EventService:
         self._channels.clear()
 
     def status(self, token: str) -> ConnectionStatus:
-        return self._channel(token).status.model_copy(deep=True)
+        return self._channel(token).snapshot()
 
     def open_channels(self) -> int:
         return sum(1 for c in self._channels.values() if c.running)
