@@ -1,0 +1,90 @@
+"""ApexStore Console: settings -> embedded backend if no URL -> pages -> ui.run (browser or --native)."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import os
+import sys
+from pathlib import Path
+
+from nicegui import app, ui
+
+from services.settings import Settings, settings
+
+ROOT = Path(__file__).resolve().parent
+log = logging.getLogger('console')
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    fields = Settings.model_fields
+    parser = argparse.ArgumentParser(
+        prog='python main.py', description='ApexStore Console. Every flag also reads an environment variable.',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='Environment variables:\n' + '\n'.join(
+            f'  {name.upper():<28} {info.description}' for name, info in fields.items()))
+    for name in ('console_host', 'console_port', 'apexstore_url', 'embedded_backend_port', 'console_data_dir',
+                 'console_log_level'):
+        parser.add_argument('--' + name.replace('_', '-'), dest=name, default=None,
+                            help=f'{fields[name].description} (env {name.upper()})')
+    parser.add_argument('--native', action='store_true', help='open as a desktop window (pywebview)')
+    return parser.parse_args(argv)
+
+
+def apply_args(args: argparse.Namespace) -> None:
+    """Flags win over environment variables: write them into the environment, then re-read it."""
+    for name, value in vars(args).items():
+        if name != 'native' and value is not None:
+            os.environ[name.upper()] = str(value)
+    fresh = Settings()
+    for name in Settings.model_fields:
+        setattr(settings, name, getattr(fresh, name))
+
+
+def build_app() -> None:
+    """Register pages and lifecycle hooks (also what the test fixtures run)."""
+    from app import pages  # noqa: F401 - importing collects every page
+    from app.auth import close_all, expire_idle_sessions
+    from app.shell import register_pages
+    from services.events import event_service
+
+    register_pages()
+
+    @ui.page('/')
+    def index():
+        ui.navigate.to('/dashboard')
+
+    async def expire() -> None:
+        await expire_idle_sessions(settings.console_session_idle_secs)
+
+    app.timer(60, expire)  # one global timer, not one per browser
+    app.on_startup(gc.freeze)  # long-lived start-up objects leave the young generations (see bench/README.md)
+    app.on_shutdown(close_all)
+    app.on_shutdown(event_service.close)
+
+
+def start_embedded_backend() -> None:
+    from app.auth import issue_login_link
+    from services.embedded import EmbeddedBackend, console_admin_token
+
+    token = settings.apexstore_token.get_secret_value() if settings.apexstore_token else \
+        console_admin_token(settings.console_data_dir)
+    backend = EmbeddedBackend(settings.console_data_dir, settings.embedded_backend_port, token, ROOT)
+    backend.start()
+    app.on_shutdown(backend.stop)
+    link = issue_login_link(token)
+    print(f'\n  ApexStore Console: {link}\n  (one-time sign-in link; it works once, for 15 minutes)\n', flush=True)
+
+
+if __name__ in {'__main__', '__mp_main__'}:
+    arguments = parse_args([] if 'pytest' in sys.modules else None)  # the test fixtures run this file too
+    apply_args(arguments)
+    logging.basicConfig(level=settings.console_log_level.upper(),
+                        format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    build_app()
+    if settings.embedded and __name__ == '__main__' and 'pytest' not in sys.modules:
+        start_embedded_backend()
+    ui.run(host=settings.console_host, port=settings.console_port, title='ApexStore Console',
+           storage_secret=settings.storage_secret(), reload=False, show=False, favicon='⚡',
+           native=arguments.native, dark=None)

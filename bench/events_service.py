@@ -115,13 +115,10 @@ async def fanout(n: int, subscribers: int) -> tuple[int, float, float, int]:
         service = EventService(f'http://127.0.0.1:{port}', timing=Timing(ping_interval=60, ping_timeout=60))
         counts = [0] * subscribers
         total = rounds * len(chunk)
-        finished = asyncio.Event()
 
         def make(i: int):
             def on_event(event) -> None:
                 counts[i] += 1
-                if i == 0 and counts[0] >= total:
-                    finished.set()
             return on_event
 
         for i in range(subscribers):
@@ -134,15 +131,17 @@ async def fanout(n: int, subscribers: int) -> tuple[int, float, float, int]:
         start = time.perf_counter()
         server.go.set()
         peak = before
-        while not finished.is_set():
+        while service.status('bench').counters.received < total:
             await asyncio.sleep(0.5)
             peak = max(peak, rss_mb())
         elapsed = time.perf_counter() - start
+        await asyncio.sleep(1.0)  # let the subscribers drain what is queued
         gc.collect()
         after = rss_mb()
         status = service.status('bench')
         await service.close()
-        return server.sockets, after - before, total / elapsed, status.counters.dropped
+        delivered = sum(counts)
+        return server.sockets, after - before, total / elapsed, status.counters.dropped, delivered, peak - before
 
 
 def main() -> None:
@@ -158,9 +157,10 @@ def main() -> None:
     print(f'raw websockets receive loop frames/s  {raw:12,.0f}  (baseline)')
     print(f'event service parsed+dispatched/s     {ingest:12,.0f}  ratio {ingest / raw:.3f}')
     if args.fanout:
-        sockets, growth, rate, dropped = asyncio.run(fanout(args.fanout, args.subscribers))
+        sockets, growth, rate, dropped, delivered, peak = asyncio.run(fanout(args.fanout, args.subscribers))
         print(f'fan-out: {args.subscribers} subscribers on {sockets} upstream socket(s); {args.fanout:,} events at '
-              f'{rate:,.0f}/s upstream; RSS growth {growth:.1f} MB; dropped (told to resync) {dropped}')
+              f'{rate:,.0f}/s upstream; {delivered:,} deliveries, {dropped:,} dropped (those subscribers were told '
+              f'to resync); RSS growth {growth:.1f} MB after, peak {peak:.1f} MB')
 
 
 if __name__ == '__main__':

@@ -1,0 +1,196 @@
+"""`/dashboard`: stats cards, write/read cards, operation history — live stats, throughput chart, feed."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from nicegui import ui
+
+from components.charts import ThroughputChart
+from components.feed import ChangeFeed
+from components.stat_card import StatCard
+from services.api import ApiError
+from services.events.models import KeyChangeEvent
+
+from ..context import Coalescer, PageContext, guarded, notify
+from ..shell import page
+
+HISTORY_LIMIT = 50
+CHART_WINDOW_SECS = 180
+HISTORY_COLUMNS = [
+    {'name': 'op', 'label': 'Op', 'field': 'op', 'align': 'left'},
+    {'name': 'key', 'label': 'Key', 'field': 'key', 'align': 'left'},
+    {'name': 'value', 'label': 'Value', 'field': 'value', 'align': 'left'},
+    {'name': 'result', 'label': 'Result', 'field': 'result', 'align': 'left'},
+    {'name': 'status', 'label': 'Status', 'field': 'status', 'align': 'center'},
+    {'name': 'time', 'label': 'Time', 'field': 'time', 'align': 'left'},
+]
+
+
+class Throughput:
+    """Puts/deletes per second for the last few minutes, bucketed by wall-clock second."""
+
+    def __init__(self, window: int = CHART_WINDOW_SECS) -> None:
+        self.window = window
+        self.buckets: dict[int, list[int]] = {}
+
+    def add(self, operation: str, at: float | None = None) -> None:
+        second = int(at or time.time())
+        bucket = self.buckets.setdefault(second, [0, 0])
+        bucket[0 if operation == 'put' else 1] += 1
+
+    def series(self, now: float | None = None) -> tuple[list[str], list[int], list[int]]:
+        end = int(now or time.time())
+        seconds = range(end - self.window + 1, end + 1)
+        for old in [s for s in self.buckets if s < seconds[0]]:
+            del self.buckets[old]
+        labels = [time.strftime('%H:%M:%S', time.localtime(s)) for s in seconds]
+        return labels, [self.buckets.get(s, [0, 0])[0] for s in seconds], [self.buckets.get(s, [0, 0])[1]
+                                                                            for s in seconds]
+
+
+@page('/dashboard', 'Dashboard')
+async def dashboard(ctx: PageContext) -> None:
+    history: deque[dict] = deque(maxlen=HISTORY_LIMIT)
+    throughput = Throughput()
+
+    with ui.row().classes('w-full items-center justify-between'):
+        ui.label('Real-time storage engine monitoring').classes('text-gray-500')
+        refresh_button = ui.button('Refresh Stats', icon='refresh').props('flat')
+    with ui.row().classes('w-full gap-4'):
+        mem = StatCard('memory', 'MemTable', 'card-memtable')
+        wal = StatCard('receipt_long', 'WAL', 'card-wal')
+        disk = StatCard('storage', 'Disk Usage', 'card-disk')
+        keys = StatCard('key', 'Total Keys', 'card-keys')
+    stats_error = ui.label('').classes('text-negative text-sm')
+
+    async def load_stats() -> None:
+        try:
+            stats = await ctx.api.stats()
+        except ApiError as exc:
+            stats_error.text = f'Stats unavailable: {exc.message}'
+            return
+        stats_error.text = ''
+        mem.set(f'{stats.mem_records:,} records', f'{stats.mem_kb / 1024:.2f} MB')
+        wal.set(f'{stats.wal_kb:,} KB', 'Write-ahead log')
+        disk.set(f'{stats.sst_kb / 1024:.2f} MB', f'{stats.sst_files} SSTables')
+        keys.set(f'{stats.total_records:,}', 'All records')
+
+    refresh_button.on_click(load_stats)
+
+    with ui.row().classes('w-full gap-4 items-stretch'):
+        with ui.card().classes('grow min-w-[20rem]'):
+            with ui.row().classes('items-center gap-2'):
+                ui.badge('PUT', color='positive')
+                ui.label('Write').classes('font-semibold')
+            write_key = ui.input('Key', placeholder='user:1').classes('w-full').mark('write-key')
+            write_value = ui.input('Value', placeholder='John Doe').classes('w-full').mark('write-value')
+            write_button = ui.button('Write', icon='save').mark('write-button')
+        with ui.card().classes('grow min-w-[20rem]'):
+            with ui.row().classes('items-center gap-2'):
+                ui.badge('GET', color='info')
+                ui.label('Read').classes('font-semibold')
+            read_key = ui.input('Key', placeholder='user:1').classes('w-full').mark('read-key')
+            read_button = ui.button('Read', icon='search').mark('read-button')
+            read_result = ui.label('').classes('font-mono whitespace-pre-wrap break-all').mark('read-result')
+
+    write_button.bind_enabled_from(write_key, 'value', backward=lambda v: bool((v or '').strip()))
+
+    with ui.row().classes('w-full gap-4 items-stretch'):
+        with ui.card().classes('grow min-w-[28rem] basis-2/3'):
+            ui.label('Writes per second (live)').classes('font-semibold')
+            chart = ThroughputChart(CHART_WINDOW_SECS)
+        with ui.card().classes('grow min-w-[18rem] basis-1/4'):
+            ui.label('Latest changes (live)').classes('font-semibold')
+            feed = ChangeFeed(marker='change-feed')
+
+    with ui.card().classes('w-full'):
+        with ui.row().classes('w-full items-center justify-between'):
+            with ui.row().classes('items-center gap-2'):
+                ui.label('Operation History').classes('font-semibold')
+                count_badge = ui.badge('0')
+            with ui.row().classes('items-center gap-2'):
+                history_filter = ui.input(placeholder='Filter by key or result...').props('dense clearable')
+                ui.button('Clear History', on_click=lambda: (history.clear(), render_history())).props('flat')
+        history_table = ui.table(columns=HISTORY_COLUMNS, rows=[]).classes('w-full').props('flat dense')
+        history_empty = ui.label('No operations yet. Try writing or reading some keys.').classes('text-gray-500')
+
+    def render_history() -> None:
+        needle = (history_filter.value or '').lower()
+        rows = [h for h in history if not needle or needle in h['key'].lower() or needle in h['result'].lower()]
+        history_table.rows = rows
+        history_table.update()
+        count_badge.text = str(len(history))
+        history_empty.set_visibility(not history)
+
+    history_filter.on_value_change(render_history)
+
+    def record(op: str, key: str, value: str, result: str, ok: bool) -> None:
+        history.appendleft({'op': op, 'key': key, 'value': value[:80], 'result': result[:120],
+                            'status': '✓' if ok else '✕', 'time': time.strftime('%H:%M:%S')})
+        render_history()
+
+    async def write() -> None:
+        key, value = (write_key.value or '').strip(), (write_value.value or '').strip()
+        if not key or not value:
+            notify('Enter a key and a value.', 'warning')
+            return
+        write_button.props('loading')
+        try:
+            await ctx.api.put_key(key, value)
+        except ApiError as exc:
+            notify(exc.message, 'error')
+            record('PUT', key, value, exc.message, False)
+            return
+        finally:
+            write_button.props(remove='loading')
+        notify(f'Key "{key}" written successfully!', 'success')
+        record('PUT', key, value, 'ok', True)
+        write_key.value = write_value.value = ''
+
+    async def read() -> None:
+        key = (read_key.value or '').strip()
+        if not key:
+            return
+        try:
+            found = await ctx.api.get_key(key)
+        except ApiError as exc:
+            read_result.text = exc.message
+            read_result.classes(replace='font-mono whitespace-pre-wrap break-all text-negative')
+            record('GET', key, '', exc.message, False)
+            return
+        if found is None:
+            read_result.text = 'Key not found'
+            read_result.classes(replace='font-mono whitespace-pre-wrap break-all text-negative')
+            record('GET', key, '', 'Key not found', False)
+            return
+        read_result.text = found.value
+        read_result.classes(replace='font-mono whitespace-pre-wrap break-all')
+        notify('Key found!', 'success')
+        record('GET', key, found.value, 'ok', True)
+
+    write_button.on_click(write)
+    write_value.on('keydown.enter', write)
+    read_button.on_click(read)
+    read_key.on('keydown.enter', read)
+
+    stats_live = Coalescer(load_stats, rate=4)
+    feed_live = Coalescer(feed.render, rate=10)
+
+    def redraw_chart() -> None:
+        chart.show(*throughput.series())
+
+    def on_key_change(event: KeyChangeEvent) -> None:
+        throughput.add('put' if event.operation == 'put' else 'delete')
+        detail = '' if event.value is None else event.value[:60]
+        feed.add(event.operation, event.key, detail)
+        feed_live.mark()
+        stats_live.mark()
+
+    ctx.on('on_key_changes', on_key_change)
+    ctx.on_resync(load_stats)
+    ui.timer(1.0, redraw_chart)  # the chart scrolls once a second; no backend call
+    render_history()
+    redraw_chart()
+    await guarded(load_stats())

@@ -1,0 +1,206 @@
+"""`/snapshots` (also `/backup`): create, browse read-only, restore (typed confirmation), delete — live."""
+
+from __future__ import annotations
+
+import time
+
+from nicegui import ui
+
+from components.confirm import confirm
+from components.states import StatePanel
+from services.api import ApiError, NotOffered, Snapshot
+from services.events.models import SnapshotEvent
+
+from ..context import Coalescer, PageContext, notify
+from ..shell import page
+
+COLUMNS = [
+    {'name': 'name', 'label': 'Name', 'field': 'name', 'align': 'left'},
+    {'name': 'size', 'label': 'Size', 'field': 'size', 'align': 'right'},
+    {'name': 'files', 'label': 'Files', 'field': 'files', 'align': 'right'},
+    {'name': 'created', 'label': 'Created', 'field': 'created', 'align': 'left'},
+    {'name': 'status', 'label': 'Status', 'field': 'status', 'align': 'left'},
+    {'name': 'actions', 'label': 'Actions', 'field': 'id', 'align': 'right'},
+]
+ACTIONS_SLOT = r'''
+<q-td :props="props">
+  <q-btn flat dense icon="folder_open" title="Browse" @click="$parent.$emit('browse', props.row.id)" />
+  <q-btn flat dense icon="restore" title="Restore" :disable="props.row.status !== 'Completed'"
+         @click="$parent.$emit('restore', props.row.id)" />
+  <q-btn flat dense icon="delete" color="negative" title="Delete" @click="$parent.$emit('delete', props.row.id)" />
+</q-td>
+'''
+BROWSE_COLUMNS = [{'name': 'key', 'label': 'Key', 'field': 'key', 'align': 'left'},
+                  {'name': 'value', 'label': 'Value', 'field': 'value', 'align': 'left'}]
+
+
+def size_text(kb: int) -> str:
+    if kb >= 1024 * 1024:
+        return f'{kb / 1024 / 1024:.2f} GB'
+    if kb >= 1024:
+        return f'{kb / 1024:.2f} MB'
+    return f'{kb} KB'
+
+
+def row(snapshot: Snapshot) -> dict:
+    return {'id': snapshot.id, 'name': snapshot.name, 'size': size_text(snapshot.size_kb),
+            'files': snapshot.file_count,
+            'created': time.strftime('%d/%m/%y %H:%M', time.localtime(snapshot.created_at / 1e9)),
+            'status': snapshot.status.capitalize()}
+
+
+@page('/snapshots', 'Snapshots', '/backup')
+async def snapshots(ctx: PageContext) -> None:
+    items: dict[str, Snapshot] = {}
+    busy: dict[str, str] = {}
+
+    ui.label('Point-in-time snapshots of the whole store (RocksDB checkpoints): create, browse, restore, delete') \
+        .classes('text-gray-500')
+    with ui.card().classes('w-full'):
+        ui.label('Create Snapshot').classes('font-semibold')
+        with ui.row().classes('w-full items-center gap-2'):
+            name_input = ui.input('Name', placeholder='Leave empty for auto-name').classes('grow') \
+                .mark('snapshot-name')
+            create_button = ui.button('Create Snapshot', icon='photo_camera').mark('create-snapshot')
+        activity = ui.row().classes('items-center gap-2')
+        with activity:
+            ui.spinner(size='sm')
+            activity_text = ui.label('').mark('snapshot-activity')
+        activity.set_visibility(False)
+
+    with ui.card().classes('w-full'):
+        with ui.row().classes('items-center gap-2'):
+            ui.label('Snapshots').classes('font-semibold')
+            count_badge = ui.badge('0').mark('snapshot-count')
+        state = StatePanel('snapshot-state')
+        table = ui.table(columns=COLUMNS, rows=[], row_key='id').classes('w-full').props('flat dense') \
+            .mark('snapshot-table')
+        table.add_slot('body-cell-actions', ACTIONS_SLOT)
+
+    with ui.card().classes('w-full') as browse_card:
+        with ui.row().classes('w-full items-center justify-between'):
+            browse_title = ui.label('').classes('font-semibold').mark('browse-title')
+            ui.button('Close', on_click=lambda: browse_card.set_visibility(False)).props('flat')
+        browse_prefix = ui.input('Prefix').props('dense clearable').classes('w-64')
+        browse_table = ui.table(columns=BROWSE_COLUMNS, rows=[], row_key='key').classes('w-full') \
+            .props('flat dense').mark('browse-table')
+        browse_more = ui.button('Load more', icon='expand_more').props('flat')
+    browse_card.set_visibility(False)
+    browsing: dict = {'id': None, 'cursor': None}
+
+    def render() -> None:
+        table.rows = [row(s) for s in sorted(items.values(), key=lambda s: s.created_at, reverse=True)]
+        table.update()
+        count_badge.text = str(len(items))
+        if not items:
+            state.empty('No snapshots yet. Create one to capture the store as it is now.')
+        else:
+            state.hide()
+        activity.set_visibility(bool(busy))
+        activity_text.text = '; '.join(busy.values())
+
+    live = Coalescer(render, rate=10)
+
+    async def load() -> None:
+        state.loading()
+        try:
+            found = await ctx.api.snapshots()
+        except NotOffered:
+            state.not_offered('Snapshots')
+            create_button.disable()
+            return
+        except ApiError as exc:
+            state.error(exc.message)
+            return
+        items.clear()
+        items.update({s.id: s for s in found})
+        render()
+
+    async def create() -> None:
+        name = (name_input.value or '').strip() or f'snapshot-{int(time.time() * 1000)}'
+        create_button.props('loading')
+        try:
+            snapshot = await ctx.api.create_snapshot(name)
+        except ApiError as exc:
+            notify(exc.message, 'error')
+            return
+        finally:
+            create_button.props(remove='loading')
+        items[snapshot.id] = snapshot
+        name_input.value = ''
+        render()
+        notify(f'Snapshot "{snapshot.name}" created', 'success')
+
+    async def restore(snapshot_id: str) -> None:
+        snapshot = items.get(snapshot_id)
+        if snapshot is None:
+            return
+        if not await confirm('Restore snapshot', f'Restore "{snapshot.name}"? This will overwrite current data: '
+                             'every key written since the snapshot is lost.', action='Restore', typed=snapshot.name):
+            return
+        busy[snapshot_id] = f'Restoring "{snapshot.name}"…'
+        render()
+        try:
+            await ctx.api.restore_snapshot(snapshot_id)
+            notify(f'Snapshot "{snapshot.name}" restored', 'success')
+        except ApiError as exc:
+            notify(exc.message, 'error')
+        finally:
+            busy.pop(snapshot_id, None)
+            render()
+
+    async def delete(snapshot_id: str) -> None:
+        snapshot = items.get(snapshot_id)
+        if snapshot is None or not await confirm('Delete snapshot', f'Delete snapshot "{snapshot.name}"?'):
+            return
+        try:
+            await ctx.api.delete_snapshot(snapshot_id)
+        except ApiError as exc:
+            notify(exc.message, 'error')
+            return
+        items.pop(snapshot_id, None)
+        render()
+        notify(f'Snapshot "{snapshot.name}" deleted', 'success')
+
+    async def browse(snapshot_id: str, append: bool = False) -> None:
+        if not append:
+            browsing.update(id=snapshot_id, cursor=None)
+            browse_table.rows = []
+        try:
+            page_ = await ctx.api.browse_snapshot(snapshot_id, browse_prefix.value or '', 100,
+                                                  browsing['cursor'] if append else None)
+        except ApiError as exc:
+            notify(exc.message, 'error')
+            return
+        snapshot = items.get(snapshot_id)
+        browse_title.text = f'Contents of "{snapshot.name if snapshot else snapshot_id}" (read-only)'
+        browse_table.rows = browse_table.rows + [{'key': r.key, 'value': r.value[:200]} for r in page_.records]
+        browse_table.update()
+        browsing['cursor'] = page_.cursor
+        browse_more.set_visibility(page_.cursor is not None)
+        browse_card.set_visibility(True)
+
+    def on_snapshot(event: SnapshotEvent) -> None:
+        label = event.name or event.id or 'snapshot'
+        if event.status == 'started':
+            busy[event.id or label] = f'{"Restoring" if event.action == "restore" else "Creating"} "{label}"…'
+        else:
+            busy.pop(event.id or label, None)
+        if event.status == 'created' and event.snapshot:
+            items[event.snapshot['id']] = Snapshot.model_validate(event.snapshot)
+        elif event.status == 'deleted' and event.id:
+            items.pop(event.id, None)
+        elif event.status == 'failed':
+            notify(f'Snapshot "{label}" failed: {event.error or "unknown error"}', 'error')
+        live.mark()
+
+    create_button.on_click(create)
+    name_input.on('keydown.enter', create)
+    table.on('browse', lambda e: browse(e.args))
+    table.on('restore', lambda e: restore(e.args))
+    table.on('delete', lambda e: delete(e.args))
+    browse_prefix.on_value_change(lambda: browse(browsing['id']) if browsing['id'] else None)
+    browse_more.on_click(lambda: browse(browsing['id'], append=True))
+    ctx.on('on_snapshot_events', on_snapshot)
+    ctx.on_resync(load)
+    await load()

@@ -1,0 +1,387 @@
+"""REST client: one typed method per backend route, one place that turns answers into errors.
+
+Both response envelopes (`{success, data}` and `{success, message, data}`) and the plain style are
+unwrapped here so pages only see models. The credential lives in the client's headers and never
+appears in an error message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel
+
+from .events.models import CompactionEvent
+
+log = logging.getLogger(__name__)
+
+
+# -- errors ----------------------------------------------------------------------------------------
+class ApiError(Exception):
+    """Anything the user should be told; `message` is safe to show."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class Unreachable(ApiError):
+    pass
+
+
+class AuthFailed(ApiError):
+    pass
+
+
+class PermissionDenied(ApiError):
+    pass
+
+
+class NotOffered(ApiError):
+    """The route does not exist on this server (e.g. extensions on a real ApexStore)."""
+
+
+class BadRequest(ApiError):
+    pass
+
+
+class ServerError(ApiError):
+    pass
+
+
+def _body_message(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:300] or None
+    if isinstance(body, dict):
+        return body.get('message') or body.get('error') or None
+    return None
+
+
+def raise_for(response: httpx.Response, what: str) -> None:
+    """The single mapping from statuses and both envelopes to typed errors."""
+    status = response.status_code
+    if status < 400:
+        return
+    detail = _body_message(response)
+    if status == 401:
+        raise AuthFailed(f'{what}: the API token was refused ({detail or "missing or invalid"})', status)
+    if status == 403:
+        raise PermissionDenied(f'{what}: this token lacks the permission ({detail or "forbidden"})', status)
+    if status == 404 and (detail in (None, 'not found')):
+        raise NotOffered(f'{what}: not offered by this server', status)
+    if status == 413:
+        raise BadRequest(f'{what}: the value is too large for the server (max 2 MiB per request)', status)
+    if status == 415:
+        raise BadRequest(f'{what}: the server wants JSON ({detail})', status)
+    if status == 429:
+        raise ServerError(f'{what}: rate limited by the server; try again in a minute', status)
+    if status >= 500:
+        raise ServerError(f'{what}: server error {status} ({detail or "no details"})', status)
+    raise BadRequest(f'{what}: {detail or f"HTTP {status}"}', status)
+
+
+# -- models ----------------------------------------------------------------------------------------
+class Record(BaseModel):
+    key: str
+    value: str
+
+
+class KeyPage(BaseModel):
+    keys: list[str]
+    cursor: str | None = None
+
+
+class RecordPage(BaseModel):
+    records: list[Record]
+    cursor: str | None = None
+
+
+class Stats(BaseModel):
+    sst_files: int = 0
+    sst_kb: int = 0
+    mem_records: int = 0
+    mem_kb: int = 0
+    wal_kb: int = 0
+    total_records: int = 0
+    max_levels_reached: int = 0
+
+
+class CompactionResult(BaseModel):
+    cf: str
+    files_merged: int
+    bytes_read: int
+    bytes_written: int
+
+
+class ProbeResult(BaseModel):
+    name: str
+    healthy: bool
+    http_status: int | None
+    message: str
+    details: dict[str, Any] = {}
+
+
+class HealthCheck(BaseModel):
+    healthy: bool
+    uptime_secs: int | None = None
+    details: dict[str, Any] = {}
+    reason: str | None = None
+
+
+class LevelRow(BaseModel):
+    level: int
+    files: int
+    bytes: int
+
+
+class ColumnFamily(BaseModel):
+    name: str
+    keys: int = 0
+    sst_files: int = 0
+    size_kb: int = 0
+    mem_records: int = 0
+    levels: list[LevelRow] = []
+
+
+class Snapshot(BaseModel):
+    id: str
+    name: str
+    size_kb: int = 0
+    size_bytes: int = 0
+    file_count: int = 0
+    created_at: int
+    status: str = 'completed'
+
+
+class TokenInfo(BaseModel):
+    id: str
+    name: str
+    created_at: int
+    expires_at: int | None = None
+    permissions: list[str]
+
+
+class NewToken(TokenInfo):
+    token: str
+
+
+class FeatureFlag(BaseModel):
+    name: str
+    enabled: bool
+    description: str = ''
+
+
+def _data(body: Any) -> Any:
+    """Accept both envelopes and the plain style: `data` when present, else the top level."""
+    if isinstance(body, dict) and 'data' in body and ('success' in body):
+        return body['data'] if body['data'] is not None else {}
+    return body
+
+
+def key_path(key: str) -> str:
+    return '/keys/' + quote(key, safe='')
+
+
+# -- client ----------------------------------------------------------------------------------------
+class ApexApi:
+    def __init__(self, base_url: str, token: str, *, timeout: float = 15.0,
+                 on_admin_action: Callable[[CompactionEvent], None] | None = None) -> None:
+        self._client = httpx.AsyncClient(base_url=base_url.rstrip('/'), timeout=timeout, headers={
+            'Authorization': f'Bearer {token}', 'Content-Type': 'application/json', 'Accept': 'application/json'})
+        self.on_admin_action = on_admin_action or (lambda event: None)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def _call(self, method: str, path: str, what: str, **kwargs) -> httpx.Response:
+        try:
+            response = await self._client.request(method, path, **kwargs)
+        except httpx.TimeoutException:
+            raise Unreachable(f'{what}: the server did not answer in time') from None
+        except httpx.HTTPError as exc:
+            raise Unreachable(f'{what}: cannot reach the server ({type(exc).__name__})') from None
+        raise_for(response, what)
+        return response
+
+    async def _json(self, method: str, path: str, what: str, **kwargs) -> Any:
+        response = await self._call(method, path, what, **kwargs)
+        try:
+            return _data(response.json())
+        except ValueError:
+            raise ServerError(f'{what}: the server sent something that is not JSON') from None
+
+    # -- keys ----------------------------------------------------------------------------------
+    async def get_key(self, key: str) -> Record | None:
+        try:
+            return Record.model_validate(await self._json('GET', key_path(key), 'Read key'))
+        except BadRequest:
+            raise
+        except ApiError as exc:
+            if exc.status == 404 and not isinstance(exc, NotOffered):
+                return None
+            raise
+
+    async def put_key(self, key: str, value: str, ttl_secs: int | None = None) -> None:
+        body: dict[str, Any] = {'key': key, 'value': value}
+        if ttl_secs:
+            body['ttl_secs'] = ttl_secs
+        await self._json('POST', '/keys', 'Write key', json=body)
+
+    async def delete_key(self, key: str) -> None:
+        await self._json('DELETE', key_path(key), 'Delete key')
+
+    async def list_keys(self, prefix: str = '', limit: int = 100, cursor: str | None = None) -> KeyPage:
+        params = {'prefix': prefix, 'limit': str(limit)}
+        if cursor:
+            params['cursor'] = cursor
+        return KeyPage.model_validate(await self._json('GET', '/keys', 'List keys', params=params))
+
+    async def search(self, query: str, mode: str = 'prefix', limit: int = 100,
+                     cursor: str | None = None) -> RecordPage:
+        params = {'q': query, 'mode': mode, 'limit': str(limit)}
+        if cursor:
+            params['cursor'] = cursor
+        return RecordPage.model_validate(await self._json('GET', '/keys/search', 'Search', params=params))
+
+    async def batch_put(self, records: list[Record]) -> int:
+        data = await self._json('POST', '/keys/batch', 'Batch insert',
+                                json={'records': [r.model_dump() for r in records]})
+        return int(data.get('count', len(records)))
+
+    async def batch_delete(self, keys: list[str]) -> int:
+        data = await self._json('POST', '/keys/batch/delete', 'Batch delete', json={'keys': keys})
+        return int(data.get('deleted_count', 0))
+
+    async def delete_prefix(self, prefix: str) -> None:
+        await self._json('DELETE', '/keys', 'Delete by prefix', params={'prefix': prefix})
+
+    # -- stats and admin -------------------------------------------------------------------------
+    async def stats(self) -> Stats:
+        return Stats.model_validate(await self._json('GET', '/stats', 'Read stats'))
+
+    async def metrics(self) -> dict[str, float]:
+        response = await self._call('GET', '/metrics', 'Read metrics')
+        values = {}
+        for line in response.text.splitlines():
+            if line and not line.startswith('#'):
+                name, _, value = line.partition(' ')
+                try:
+                    values[name] = float(value)
+                except ValueError:
+                    continue
+        return values
+
+    async def flush(self) -> None:
+        self.on_admin_action(CompactionEvent(status='started', kind='flush', derived=True))
+        try:
+            await self._json('POST', '/admin/flush', 'Flush memtable')
+        except ApiError as exc:
+            self.on_admin_action(CompactionEvent(status='failed', kind='flush', derived=True,
+                                                 details={'error': exc.message}))
+            raise
+        self.on_admin_action(CompactionEvent(status='completed', kind='flush', derived=True))
+
+    async def compact(self) -> list[CompactionResult]:
+        self.on_admin_action(CompactionEvent(status='started', derived=True))
+        try:
+            data = await self._json('POST', '/admin/compact', 'Compaction', timeout=600)
+        except ApiError as exc:
+            self.on_admin_action(CompactionEvent(status='failed', derived=True, details={'error': exc.message}))
+            raise
+        results = [CompactionResult.model_validate(c) for c in data.get('compactions', [])]
+        merged = {'files_merged': sum(r.files_merged for r in results),
+                  'bytes_read': sum(r.bytes_read for r in results),
+                  'bytes_written': sum(r.bytes_written for r in results)}
+        self.on_admin_action(CompactionEvent(status='completed', derived=True, details=merged))
+        return results
+
+    async def column_families(self) -> list[ColumnFamily]:
+        data = await self._json('GET', '/admin/column_families', 'Column families')
+        return [ColumnFamily.model_validate(cf) for cf in data.get('column_families', [])]
+
+    # -- health --------------------------------------------------------------------------------
+    async def probe(self, name: str) -> ProbeResult:
+        """A probe never raises for an unhealthy answer: that answer is the result."""
+        try:
+            response = await self._client.get(f'/health/{name}')
+        except httpx.HTTPError as exc:
+            return ProbeResult(name=name, healthy=False, http_status=None,
+                               message=f'unreachable ({type(exc).__name__})')
+        if response.status_code in (401, 403):
+            raise_for(response, f'{name} probe')
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        healthy = response.status_code == 200 and body.get('status') == 'ok'
+        message = 'ok' if healthy else (body.get('reason') or f'HTTP {response.status_code}')
+        return ProbeResult(name=name, healthy=healthy, http_status=response.status_code, message=message,
+                           details=body.get('details') or {})
+
+    async def health_check(self) -> HealthCheck:
+        try:
+            response = await self._client.get('/health/check')
+        except httpx.HTTPError as exc:
+            return HealthCheck(healthy=False, reason=f'unreachable ({type(exc).__name__})')
+        if response.status_code in (401, 403):
+            raise_for(response, 'Health check')
+        body = response.json() if response.headers.get('content-type', '').startswith('application/json') else {}
+        return HealthCheck(healthy=response.status_code == 200, uptime_secs=body.get('uptime_secs'),
+                           details=body.get('details') or {}, reason=body.get('reason'))
+
+    # -- snapshots (Angular backup routes) ---------------------------------------------------------
+    async def snapshots(self) -> list[Snapshot]:
+        data = await self._json('GET', '/admin/backups', 'List snapshots')
+        return [Snapshot.model_validate(b) for b in data.get('backups', [])]
+
+    async def create_snapshot(self, name: str) -> Snapshot:
+        return Snapshot.model_validate(await self._json('POST', '/admin/backups', 'Create snapshot',
+                                                        json={'name': name}, timeout=600))
+
+    async def restore_snapshot(self, snapshot_id: str) -> None:
+        await self._json('POST', f'/admin/backups/{quote(snapshot_id, safe="")}/restore', 'Restore snapshot',
+                         json={}, timeout=600)
+
+    async def delete_snapshot(self, snapshot_id: str) -> None:
+        await self._json('DELETE', f'/admin/backups/{quote(snapshot_id, safe="")}', 'Delete snapshot')
+
+    async def browse_snapshot(self, snapshot_id: str, prefix: str = '', limit: int = 100,
+                              cursor: str | None = None) -> RecordPage:
+        params = {'prefix': prefix, 'limit': str(limit)}
+        if cursor:
+            params['cursor'] = cursor
+        return RecordPage.model_validate(await self._json(
+            'GET', f'/admin/backups/{quote(snapshot_id, safe="")}/keys', 'Browse snapshot', params=params))
+
+    # -- tokens and flags ------------------------------------------------------------------------
+    async def tokens(self) -> list[TokenInfo]:
+        data = await self._json('GET', '/admin/tokens', 'List tokens')
+        return [TokenInfo.model_validate(t) for t in data.get('tokens', [])]
+
+    async def create_token(self, name: str, permissions: list[str], expires_in_days: int | None) -> NewToken:
+        body: dict[str, Any] = {'name': name, 'permissions': permissions}
+        if expires_in_days:
+            body['expires_in_days'] = expires_in_days
+        return NewToken.model_validate(await self._json('POST', '/admin/tokens', 'Create token', json=body))
+
+    async def delete_token(self, token_id: str) -> None:
+        await self._json('DELETE', f'/admin/tokens/{quote(token_id, safe="")}', 'Delete token')
+
+    async def features(self) -> list[FeatureFlag]:
+        data = await self._json('GET', '/features', 'List feature flags')
+        return [FeatureFlag.model_validate(f) for f in data.get('features', [])]
+
+    async def set_feature(self, name: str, enabled: bool, description: str = '') -> None:
+        await self._json('POST', f'/features/{quote(name, safe="")}', 'Update feature flag',
+                         json={'enabled': enabled, 'description': description})
+
+    async def check_token(self) -> None:
+        """Raises AuthFailed when the backend refuses the token (used by sign-in)."""
+        await self._call('GET', '/stats', 'Sign in')

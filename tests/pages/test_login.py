@@ -1,0 +1,34 @@
+"""Signing in and out: the token is checked, kept server-side, and released on sign-out."""
+
+from __future__ import annotations
+
+from nicegui.testing import User
+
+from services.events import event_service
+from tests.conftest import ADMIN_TOKEN
+from tests.pages.conftest import sign_in
+
+
+async def test_every_page_sends_a_signed_out_user_to_login_and_back(user: User, console_backend):
+    await user.open('/keys')
+    await user.should_see('API token')
+    user.find(marker='token-input').type(ADMIN_TOKEN)
+    user.find(marker='sign-in').click()
+    await user.should_see('Lookup Key')
+
+
+async def test_a_bad_token_gets_a_clear_message_and_the_field_keeps_it(user: User, console_backend):
+    await user.open('/login')
+    user.find(marker='token-input').type('apx_wrong')
+    user.find(marker='sign-in').click()
+    await user.should_see('That token was refused by the server (invalid or expired).')
+    assert user.find(marker='token-input').elements.pop().value == 'apx_wrong'
+
+
+async def test_sign_out_releases_the_credential(user: User, console_backend):
+    await sign_in(user)
+    await user.should_see('Real-time storage engine monitoring')
+    assert event_service.status(ADMIN_TOKEN).state in ('connecting', 'connected')
+    user.find('Sign out').click()
+    await user.should_see('API token')
+    assert event_service.status(ADMIN_TOKEN).state == 'disconnected'
