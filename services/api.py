@@ -50,6 +50,10 @@ class BadRequest(ApiError):
     pass
 
 
+class NotFound(ApiError):
+    """The route exists but the thing does not (e.g. `{"error":"key not found"}`)."""
+
+
 class ServerError(ApiError):
     pass
 
@@ -74,8 +78,10 @@ def raise_for(response: httpx.Response, what: str) -> None:
         raise AuthFailed(f'{what}: the API token was refused ({detail or "missing or invalid"})', status)
     if status == 403:
         raise PermissionDenied(f'{what}: this token lacks the permission ({detail or "forbidden"})', status)
-    if status == 404 and (detail in (None, 'not found')):
-        raise NotOffered(f'{what}: not offered by this server', status)
+    if status == 404:
+        if detail in (None, 'not found'):
+            raise NotOffered(f'{what}: not offered by this server', status)
+        raise NotFound(f'{what}: {detail}', status)
     if status == 413:
         raise BadRequest(f'{what}: the value is too large for the server (max 2 MiB per request)', status)
     if status == 415:
@@ -221,12 +227,8 @@ class ApexApi:
     async def get_key(self, key: str) -> Record | None:
         try:
             return Record.model_validate(await self._json('GET', key_path(key), 'Read key'))
-        except BadRequest:
-            raise
-        except ApiError as exc:
-            if exc.status == 404 and not isinstance(exc, NotOffered):
-                return None
-            raise
+        except NotFound:
+            return None
 
     async def put_key(self, key: str, value: str, ttl_secs: int | None = None) -> None:
         body: dict[str, Any] = {'key': key, 'value': value}

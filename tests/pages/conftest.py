@@ -12,3 +12,26 @@ async def sign_in(user: User, token: str = ADMIN_TOKEN, next_page: str = '/dashb
     user.find(marker='token-input').type(token)
     user.find(marker='sign-in').click()
     await user.should_see(marker='connection-badge')
+
+
+async def eventually(check, timeout: float = 8.0, message: str = 'condition not met') -> None:
+    """Wait for something live to happen (events arrive asynchronously); fail with `message`."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(message)
+
+
+def element(user: User, marker: str):
+    found = user.find(marker=marker).elements
+    assert found, f'no element marked {marker!r}'
+    return next(iter(found))
+
+
+def badge_state(user: User) -> str:
+    return element(user, 'connection-badge').props.get('data-status', '')

@@ -9,7 +9,7 @@ from tests.conftest import ADMIN_TOKEN
 from tests.pages.conftest import sign_in
 
 
-async def test_every_page_sends_a_signed_out_user_to_login_and_back(user: User, console_backend):
+async def test_every_page_sends_a_signed_out_user_to_login_and_back(console_backend, user: User):
     await user.open('/keys')
     await user.should_see('API token')
     user.find(marker='token-input').type(ADMIN_TOKEN)
@@ -17,7 +17,7 @@ async def test_every_page_sends_a_signed_out_user_to_login_and_back(user: User, 
     await user.should_see('Lookup Key')
 
 
-async def test_a_bad_token_gets_a_clear_message_and_the_field_keeps_it(user: User, console_backend):
+async def test_a_bad_token_gets_a_clear_message_and_the_field_keeps_it(console_backend, user: User):
     await user.open('/login')
     user.find(marker='token-input').type('apx_wrong')
     user.find(marker='sign-in').click()
@@ -25,7 +25,7 @@ async def test_a_bad_token_gets_a_clear_message_and_the_field_keeps_it(user: Use
     assert user.find(marker='token-input').elements.pop().value == 'apx_wrong'
 
 
-async def test_sign_out_releases_the_credential(user: User, console_backend):
+async def test_sign_out_releases_the_credential(console_backend, user: User):
     await sign_in(user)
     await user.should_see('Real-time storage engine monitoring')
     assert event_service.status(ADMIN_TOKEN).state in ('connecting', 'connected')
