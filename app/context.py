@@ -50,7 +50,8 @@ class PageContext:
             await refetch()
 
     def on_status(self, handler: Callable[[ConnectionStatus], Any]) -> None:
-        self._stream('connection_status').subscribe(handler)
+        self._stream('connection_status').subscribe(
+            lambda item: handler(item) if isinstance(item, ConnectionStatus) else None)
         handler(event_service.status(self.session.token))
 
     def watch_prefix(self, prefix: str) -> Callable[[], None]:

@@ -21,8 +21,11 @@ async def eventually(check, timeout: float = 8.0, message: str = 'condition not 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
-        if check():
-            return
+        try:
+            if check():
+                return
+        except (AssertionError, LookupError):  # the element may not be on the page yet
+            pass
         await asyncio.sleep(0.05)
     raise AssertionError(message)
 
