@@ -57,8 +57,8 @@ body { font-family: Inter, system-ui, sans-serif; }
 def apply_theme() -> None:
     ui.colors(primary='#f97316', positive='#22c55e', negative='#ef4444', info='#3b82f6', warning='#f59e0b')
     ui.add_css(CSS)
+    app.storage.user.setdefault('dark', True)  # dark by default, like the Angular app
     ui.dark_mode().bind_value(app.storage.user, 'dark')
-    app.storage.user.setdefault('dark', True)
 
 
 def _toggle_theme() -> None:
@@ -84,7 +84,8 @@ def frame(title: str, ctx: PageContext):
             with ui.row().classes('items-center gap-2'):
                 badge_holder.append(ConnectionBadge(ctx.reconnect_now))
                 ui.label(ctx.session.identity).classes('text-sm text-gray-400').mark('identity')
-                ui.button(icon='contrast', on_click=_toggle_theme).props('flat round dense').tooltip('Dark/light theme')
+                ui.button(icon='contrast', on_click=_toggle_theme).props('flat round dense') \
+                    .tooltip('Dark/light theme').mark('theme-toggle')
                 ui.button('Sign out', icon='logout', on_click=_sign_out).props('flat dense no-caps')
         with ui.left_drawer(value=True).classes('p-0') as drawer:
             with ui.row().classes('items-center gap-2 px-4 py-3'):

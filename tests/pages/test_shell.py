@@ -1,0 +1,86 @@
+"""The shell: connection badge, embed mode, theme, forced sign-in on a revoked token, planned pages."""
+
+from __future__ import annotations
+
+from nicegui.testing import User
+
+from services.events import event_service
+from tests.conftest import ADMIN_TOKEN, admin_client
+from tests.pages.conftest import badge_state, element, eventually, sign_in
+
+
+async def test_components_react_to_events(console_backend, user: User):
+    """Acceptance criterion "components react": a page bound to the stream updates by itself."""
+    await sign_in(user)
+    await eventually(lambda: badge_state(user) == 'connected')
+    with admin_client(console_backend) as other:
+        other.put('/keys/reacts', json={'value': 'yes'})
+    await user.should_see('reacts')
+
+
+async def test_badge_shows_state_in_words_and_details_with_reconnect(console_backend, user: User):
+    await sign_in(user)
+    await eventually(lambda: badge_state(user) == 'connected')
+    user.find(marker='connection-badge').click()
+    await user.should_see('Live connection')
+    assert element(user, 'detail-transport').text == 'websocket'
+    user.find('Reconnect now').click()
+    await user.should_see('Reconnecting…')
+    console_backend.faults(refuse_upgrades=True, drop_sockets=True)
+    await eventually(lambda: badge_state(user) == 'fallback_sse', message='badge should say SSE fallback')
+    assert element(user, 'connection-badge').text.startswith('SSE fallback')
+    console_backend.faults(refuse_upgrades=False)
+    await eventually(lambda: badge_state(user) == 'connected', timeout=10)
+
+
+async def test_embed_mode_renders_the_page_without_the_shell(console_backend, user: User):
+    await sign_in(user)
+    await user.open('/keys?embed=1')
+    await user.should_see('Lookup Key')
+    await user.should_see(marker='connection-badge')
+    await user.should_not_see('Sign out')
+    await user.should_not_see('Feature Flags')
+
+
+async def test_theme_choice_is_remembered(console_backend, user: User):
+    await sign_in(user)
+    from nicegui import app
+
+    assert app.storage.user.get('dark') is True
+    user.find(marker='theme-toggle').click()
+    await eventually(lambda: app.storage.user.get('dark') is False)
+    await user.open('/health')
+    await eventually(lambda: app.storage.user.get('dark') is False)
+
+
+async def test_a_revoked_token_sends_the_user_to_login_keeping_unsaved_input(console_backend, user: User):
+    with admin_client(console_backend) as api:
+        created = api.post('/admin/tokens', json={'name': 'temp', 'permissions': ['Admin']}).json()['data']
+    await sign_in(user, token=created['token'], next_page='/keys')
+    await eventually(lambda: badge_state(user) == 'connected')
+    user.find(marker='insert-key').type('draft:key')
+    user.find(marker='insert-value').type('typed but not saved')
+    with admin_client(console_backend) as api:
+        api.delete(f"/admin/tokens/{created['id']}")
+    console_backend.faults(drop_sockets=True)
+    await user.should_see('API token', retries=100)
+    await sign_in(user, next_page='/keys')
+    await user.should_see('Lookup Key')
+    assert element(user, 'insert-key').value == 'draft:key'
+    assert element(user, 'insert-value').value == 'typed but not saved'
+
+
+async def test_pages_not_built_yet_say_so(console_backend, user: User):
+    await sign_in(user, next_page='/webhooks')
+    await user.should_see('Webhooks is not part of the console yet.')
+
+
+async def test_the_token_never_reaches_the_page(console_backend, user: User):
+    await sign_in(user)
+    await eventually(lambda: badge_state(user) == 'connected')
+    user.find(marker='connection-badge').click()
+    await user.should_see('Live connection')
+    page_dump = str([(e.props, getattr(e, 'text', ''), getattr(e, '_props', {})) for e in user.client.elements.values()])
+    assert ADMIN_TOKEN not in page_dump
+    assert ADMIN_TOKEN not in str(dict(user.client.request.cookies) if user.client.request else {})
+    assert event_service.status(ADMIN_TOKEN).credential_id in page_dump
