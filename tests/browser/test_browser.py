@@ -1,0 +1,88 @@
+"""What only a real browser shows: the one-time link, live rows, text-only keys, sign-out."""
+
+from __future__ import annotations
+
+import time
+
+from nicegui.testing import Screen
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.common.by import By
+
+from app.auth import issue_login_link
+from tests.conftest import ADMIN_TOKEN, admin_client
+
+EVIL = '<img src=x onerror=alert(1)>'
+
+
+def sign_in_with_link(screen: Screen, next_page: str = '/dashboard') -> None:
+    screen.open('/login')  # starts the console
+    link = issue_login_link(ADMIN_TOKEN, base_url=screen.url)
+    screen.selenium.get(link)
+    screen.wait_for(lambda: '/login' not in screen.selenium.current_url)
+    if next_page != '/dashboard':
+        screen.open(next_page)
+
+
+def wait_live(screen: Screen) -> None:
+    screen.wait_for(lambda: screen.selenium.find_element(
+        By.CSS_SELECTOR, '[data-testid="connection-status"]').get_attribute('data-status') == 'connected')
+
+
+def assert_no_injection(screen: Screen) -> None:
+    try:
+        alert = screen.selenium.switch_to.alert
+        text = alert.text
+        alert.dismiss()
+        raise AssertionError(f'an alert fired: {text}')
+    except NoAlertPresentException:
+        pass
+    assert not screen.selenium.find_elements(By.CSS_SELECTOR, 'img[src="x"]'), 'the key became an <img> element'
+
+
+def test_one_time_link_signs_in_and_leaves_the_address_bar(console_backend, screen: Screen):
+    sign_in_with_link(screen)
+    screen.should_contain('Real-time storage engine monitoring')
+    assert 'once=' not in screen.selenium.current_url
+    wait_live(screen)
+    badge = screen.selenium.find_element(By.CSS_SELECTOR, '[data-testid="connection-status"]')
+    assert 'Live ·' in badge.text
+
+
+def test_a_key_put_over_rest_appears_on_the_open_explorer_and_dashboard(console_backend, screen: Screen):
+    sign_in_with_link(screen, '/keys')
+    wait_live(screen)
+    with admin_client(console_backend) as other:
+        other.put('/keys/appears:live', json={'value': 'hello from REST'})
+    screen.should_contain('appears:live')
+    screen.should_contain('hello from REST')
+    screen.open('/dashboard')
+    wait_live(screen)
+    with admin_client(console_backend) as other:
+        other.put('/keys/appears:dashboard', json={'value': 'again'})
+    screen.should_contain('appears:dashboard')
+
+
+def test_an_html_key_renders_as_text_on_every_live_page(console_backend, screen: Screen):
+    sign_in_with_link(screen)
+    wait_live(screen)
+    with admin_client(console_backend) as other:
+        other.post('/keys', json={'key': EVIL, 'value': EVIL})
+        other.post('/admin/backups', json={'name': EVIL})
+    screen.should_contain(EVIL)  # dashboard feed
+    assert_no_injection(screen)
+    for route in ('/keys', '/snapshots', '/compaction', '/health'):
+        screen.open(route)
+        time.sleep(0.5)
+        if route in ('/keys', '/snapshots'):
+            screen.should_contain(EVIL)
+        assert_no_injection(screen)
+
+
+def test_sign_out_closes_the_session(console_backend, screen: Screen):
+    sign_in_with_link(screen)
+    wait_live(screen)
+    screen.click('Sign out')
+    screen.should_contain('API token')
+    screen.open('/keys')
+    screen.should_contain('API token')  # the session is gone: back to sign-in
+    assert console_backend.call(lambda b: len(b.bus.subscribers)) == 0
