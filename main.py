@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import sys
@@ -48,6 +47,7 @@ def build_app() -> None:
     from app.auth import close_all, expire_idle_sessions
     from app.shell import register_pages
     from services.events import event_service
+    from services.runtime import tune_gc
 
     register_pages()
 
@@ -59,7 +59,7 @@ def build_app() -> None:
         await expire_idle_sessions(settings.console_session_idle_secs)
 
     app.timer(60, expire)  # one global timer, not one per browser
-    app.on_startup(gc.freeze)  # long-lived start-up objects leave the young generations (see bench/README.md)
+    app.on_startup(tune_gc)  # see services/runtime.py and bench/README.md
     app.on_shutdown(close_all)
     app.on_shutdown(event_service.close)
 

@@ -24,6 +24,7 @@ from websockets.asyncio.server import serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from services.events import EventService, KeyChangeEvent, Timing  # noqa: E402
+from services.runtime import tune_gc  # noqa: E402
 
 
 def frames(n: int) -> list[str]:
@@ -151,7 +152,7 @@ def main() -> None:
     parser.add_argument('--subscribers', type=int, default=50)
     args = parser.parse_args()
     payload = frames(args.ingest)
-    gc.freeze()  # as main.py does after start-up: long-lived objects leave the collector's young generations
+    tune_gc()  # as main.py does at start-up (services/runtime.py)
     raw = asyncio.run(raw_receive(args.ingest, payload))
     ingest = asyncio.run(service_ingest(args.ingest, payload))
     print(f'raw websockets receive loop frames/s  {raw:12,.0f}  (baseline)')
