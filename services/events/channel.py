@@ -95,10 +95,11 @@ class Channel:
         self._set_state(ConnectionState.disconnected, transport=None, next_retry_at=None)
 
     def reconnect_now(self) -> None:
-        """Skip the backoff wait (the badge's "Reconnect now"); restarts after auth failure too."""
+        """Skip the backoff wait (the badge's "Reconnect now"); restarts after giving up too."""
         if self.running:
             self._wake.set()
         else:
+            self._mode, self._refusals = 0, 0
             self.start()
 
     # -- status ------------------------------------------------------------------------------------
@@ -132,6 +133,13 @@ class Channel:
                     self._set_state(ConnectionState.auth_failed, transport=None, last_failure=failure_reason,
                                     next_retry_at=None)
                     log.warning('event stream: %s; not retrying until signed in again', failure_reason)
+                    return
+                if exc.failure.verdict == Verdict.fallback and self._mode == len(CHAIN) - 1:
+                    # nothing left to fall back to: a 4xx here will not go away by retrying
+                    self._set_state(ConnectionState.disconnected, transport=None, last_failure=failure_reason,
+                                    next_retry_at=None)
+                    log.warning('event stream: %s; no transport left, giving up until "Reconnect now"',
+                                failure_reason)
                     return
                 if exc.failure.verdict == Verdict.fallback:
                     self._note_refusal(mode)

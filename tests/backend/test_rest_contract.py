@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, admin_client
+from backend.tokens import Permission
+from tests.conftest import ADMIN_TOKEN, admin_client, make_backend
 
 
-def token_with(api: httpx.Client, *permissions: str) -> str:
-    answer = api.post('/admin/tokens', json={'name': 't-' + '-'.join(permissions), 'permissions': list(permissions)})
-    assert answer.status_code == 200, answer.text
-    return answer.json()['data']['token']
+@pytest.fixture(params=['normal', 'compat'])
+def backend(request, tmp_path: Path) -> Iterator:
+    """Core route groups are checked in both modes: our backend and the real server's stand-in."""
+    with make_backend(tmp_path / request.param, compat=request.param == 'compat') as server:
+        yield server
+
+
+@pytest.fixture
+def api(backend) -> Iterator[httpx.Client]:
+    with admin_client(backend) as client:
+        yield client
+
+
+def token_with(backend, *permissions: str) -> str:
+    """A fresh token (created in-process: compat mode has no token routes, like the real server)."""
+    _, raw = backend.call(lambda b: b.tokens.create('t-' + '-'.join(permissions), [Permission(p) for p in permissions]))
+    return raw
 
 
 def as_token(backend, token: str) -> httpx.Client:
@@ -32,10 +49,8 @@ class TestBearerAndContentType:
         assert answer.json() == {'error': 'Invalid authentication token', 'status': 401}
 
     def test_expired_token_is_refused(self, backend, api):
-        created = api.post('/admin/tokens', json={'name': 'old', 'permissions': ['Read'], 'expires_in_days': 1})
-        raw = created.json()['data']['token']
-        token_id = created.json()['data']['id']
-        backend.call(lambda b: b.tokens._tokens[token_id].__setattr__('expires_at', 1))
+        token, raw = backend.call(lambda b: b.tokens.create('old', [Permission.Read], expires_in_days=1))
+        backend.call(lambda b: b.tokens._tokens[token.id].__setattr__('expires_at', 1))
         answer = httpx.get(backend.url + '/stats', headers={'Authorization': f'Bearer {raw}'})
         assert answer.status_code == 401
         assert answer.json() == {'error': 'Token has expired', 'status': 401}
@@ -58,7 +73,7 @@ class TestBearerAndContentType:
 class TestPermissions:
     def test_write_does_not_imply_read_and_only_admin_implies_everything(self, backend, api):
         api.put('/keys/k', json={'value': 'v'})
-        read, write, delete = (token_with(api, p) for p in ('Read', 'Write', 'Delete'))
+        read, write, delete = (token_with(backend, p) for p in ('Read', 'Write', 'Delete'))
         forbidden = {'error': 'Insufficient permissions', 'status': 403}
         with as_token(backend, read) as client:
             assert client.get('/keys/k').status_code == 200
@@ -203,6 +218,7 @@ class TestStatsAndAdmin:
         legacy = api.get('/stats/all')
         assert legacy.headers['deprecation'] == 'true' and legacy.json()['success'] is True
         assert 'max_levels_reached' not in legacy.json()['data']
+        assert legacy.headers['sunset'] == 'Sat, 31 Dec 2026 23:59:59 GMT'
         metrics = api.get('/metrics')
         assert metrics.headers['content-type'].startswith('text/plain')
         assert 'apexstore_sets_total 1' in metrics.text and '# TYPE apexstore_gets_total counter' in metrics.text
@@ -236,6 +252,11 @@ class TestStatsAndAdmin:
 
 
 class TestExtensions:
+    @pytest.fixture
+    def backend(self, tmp_path: Path) -> Iterator:
+        with make_backend(tmp_path / 'ext') as server:
+            yield server
+
     def test_tokens_are_listed_without_secrets_and_can_be_revoked(self, backend, api):
         created = api.post('/admin/tokens', json={'name': 'ci', 'permissions': ['Read']}).json()
         assert created['message'] == 'Token created successfully' and created['data']['token'].startswith('apx_')
@@ -293,7 +314,9 @@ class TestCompatMode:
         assert compat_api.get('/health/startup').json()['status'] == 'ok'
 
 
-def test_everything_survives_a_restart(backend, api):
+def test_everything_survives_a_restart(tmp_path):
+    backend = make_backend(tmp_path / 'durable').start()
+    api = admin_client(backend)
     api.put('/keys/durable', json={'value': 'yes'})
     raw = api.post('/admin/tokens', json={'name': 'kept', 'permissions': ['Read']}).json()['data']['token']
     api.post('/features/f', json={'enabled': True})
@@ -305,3 +328,5 @@ def test_everything_survives_a_restart(backend, api):
         assert fresh.get('/features').json()['data']['features'][0]['name'] == 'f'
         assert [b['id'] for b in fresh.get('/admin/backups').json()['data']['backups']] == [snapshot]
     assert httpx.get(backend.url + '/stats', headers={'Authorization': f'Bearer {raw}'}).status_code == 200
+    backend.stop()
+    backend.stop()

@@ -284,3 +284,50 @@ async def test_async_iteration_works_like_a_callback(backend, service):
         assert isinstance(event, KeyChangeEvent) and event.key == 'iterated'
         break
     subscription.unsubscribe()
+
+
+async def test_token_in_query_parameter_for_backends_that_want_it(backend):
+    service = EventService(backend.url, timing=FAST, token_in_query=True)
+    try:
+        service.connect(ADMIN_TOKEN)
+        await wait_for_state(service, ADMIN_TOKEN, 'connected')
+        service.connect('apx_wrong')
+        status = await wait_for_state(service, 'apx_wrong', 'auth_failed')
+        assert 'apx_wrong' not in (status.last_failure or '')
+    finally:
+        await service.close()
+
+
+async def test_a_server_that_refuses_every_transport_is_reported_not_hammered():
+    """A real HTTP server that answers 404 to everything: WS, SSE, long-poll, REST all refused."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            hits.append(self.path)
+            self.send_response(404)
+            self.send_header('Content-Type', 'application/json')
+            self.end_headers()
+            self.wfile.write(b'{"error":"not found"}')
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    service = EventService(f'http://127.0.0.1:{server.server_address[1]}', timing=FAST)
+    try:
+        service.connect(ADMIN_TOKEN)
+        await asyncio.sleep(0.1)
+        status = await wait_for_state(service, ADMIN_TOKEN, 'disconnected')
+        assert 'HTTP 404' in status.last_failure
+        seen = len(hits)
+        await asyncio.sleep(0.5)
+        assert len(hits) == seen  # gave up: no retry storm
+        assert {p.split('?')[0] for p in hits} >= {'/ws/events', '/events', '/events/poll', '/keys/search'}
+    finally:
+        await service.close()
+        server.shutdown()
