@@ -16,6 +16,7 @@ import httpx
 from pydantic import BaseModel
 
 from .events.models import CompactionEvent
+from .events.transports import parse_metrics
 
 log = logging.getLogger(__name__)
 
@@ -270,15 +271,7 @@ class ApexApi:
 
     async def metrics(self) -> dict[str, float]:
         response = await self._call('GET', '/metrics', 'Read metrics')
-        values = {}
-        for line in response.text.splitlines():
-            if line and not line.startswith('#'):
-                name, _, value = line.partition(' ')
-                try:
-                    values[name] = float(value)
-                except ValueError:
-                    continue
-        return values
+        return parse_metrics(response.text)
 
     async def flush(self) -> None:
         self.on_admin_action(CompactionEvent(status='started', kind='flush', derived=True))

@@ -7,6 +7,7 @@ from collections import deque
 
 from nicegui import ui
 
+from components.cards import card_header
 from components.charts import ThroughputChart
 from components.feed import ChangeFeed
 from components.stat_card import StatCard
@@ -81,16 +82,12 @@ async def dashboard(ctx: PageContext) -> None:
 
     with ui.row().classes('w-full gap-4 items-stretch'):
         with ui.card().classes('grow min-w-[20rem]'):
-            with ui.row().classes('items-center gap-2'):
-                ui.badge('PUT', color='positive')
-                ui.label('Write').classes('font-semibold')
+            card_header('PUT', 'Write')
             write_key = ui.input('Key', placeholder='user:1').classes('w-full').mark('write-key')
             write_value = ui.input('Value', placeholder='John Doe').classes('w-full').mark('write-value')
             write_button = ui.button('Write', icon='save').mark('write-button')
         with ui.card().classes('grow min-w-[20rem]'):
-            with ui.row().classes('items-center gap-2'):
-                ui.badge('GET', color='info')
-                ui.label('Read').classes('font-semibold')
+            card_header('GET', 'Read')
             read_key = ui.input('Key', placeholder='user:1').classes('w-full').mark('read-key')
             read_button = ui.button('Read', icon='search').mark('read-button')
             read_result = ui.label('').classes('font-mono whitespace-pre-wrap break-all').mark('read-result')

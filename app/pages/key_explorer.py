@@ -8,6 +8,7 @@ import time
 
 from nicegui import ui
 
+from components.cards import card_header
 from components.confirm import confirm
 from components.key_table import KeyTable
 from components.states import StatePanel
@@ -84,15 +85,11 @@ async def key_explorer(ctx: PageContext) -> None:
 
     with ui.row().classes('w-full gap-4 items-stretch'):
         with ui.card().classes('grow basis-64'):
-            with ui.row().classes('items-center gap-2'):
-                ui.badge('GET', color='info')
-                ui.label('Lookup Key').classes('font-semibold')
+            card_header('GET', 'Lookup Key')
             lookup_key = ui.input('Key', placeholder='user:1').classes('w-full').mark('lookup-key')
             lookup_button = ui.button('Lookup', icon='search').mark('lookup-button')
         with ui.card().classes('grow basis-64'):
-            with ui.row().classes('items-center gap-2'):
-                ui.badge('POST', color='positive')
-                ui.label('Insert Key').classes('font-semibold')
+            card_header('POST', 'Insert Key')
             insert_key = ui.input('Key', placeholder='user:1').classes('w-full').mark('insert-key') \
                 .bind_value(insert_draft, 'key')
             insert_value = ui.textarea('Value').classes('w-full').props('autogrow').mark('insert-value') \
@@ -100,17 +97,13 @@ async def key_explorer(ctx: PageContext) -> None:
             insert_ttl = ui.number('TTL (seconds, optional)', min=0, precision=0).classes('w-full')
             insert_button = ui.button('Insert', icon='add').mark('insert-button')
         with ui.card().classes('grow basis-64'):
-            with ui.row().classes('items-center gap-2'):
-                ui.badge('GET', color='info')
-                ui.label('Search').classes('font-semibold')
+            card_header('GET', 'Search')
             search_query = ui.input('Query', placeholder='user:').classes('w-full').mark('search-query')
             search_mode = ui.select({'prefix': 'Prefix', 'contains': 'Contains', 'regex': 'Regex'}, value='prefix',
                                     label='Match').classes('w-full').mark('search-mode')
             search_button = ui.button('Search', icon='search').mark('search-button')
         with ui.card().classes('grow basis-64'):
-            with ui.row().classes('items-center gap-2'):
-                ui.badge('POST', color='positive')
-                ui.label('Batch Insert').classes('font-semibold')
+            card_header('POST', 'Batch Insert')
             batch_text = ui.textarea('JSON array', placeholder='[{"key":"k1","value":"v1"}]').classes('w-full') \
                 .props('autogrow').mark('batch-text').bind_value(batch_draft, 'text')
             batch_error = ui.label('').classes('text-negative text-sm').mark('batch-error')
@@ -242,20 +235,8 @@ async def key_explorer(ctx: PageContext) -> None:
 
     async def lookup() -> None:
         key = lookup_key.value or ''
-        if not key:
-            return
-        try:
-            found = await ctx.api.get_key(key)
-        except ApiError as exc:
-            notify(exc.message, 'error')
-            return
-        if found is None:
-            notify(f'Key "{key}" not found', 'warning')
-            return
-        table.upsert(key, found.value, state='')
-        render()
-        show_value(key, found.value)
-        notify(f'Key "{key}" found!', 'success')
+        if key:
+            await fetch_key(key, show=True, found_toast=f'Key "{key}" found!')
 
     async def insert() -> None:
         key, value = insert_key.value or '', insert_value.value or ''
@@ -299,17 +280,7 @@ async def key_explorer(ctx: PageContext) -> None:
         batch_text.value = ''
 
     async def refetch(key: str) -> None:
-        try:
-            found = await ctx.api.get_key(key)
-        except ApiError as exc:
-            notify(exc.message, 'error')
-            return
-        if found is None:
-            table.mark_deleted(key)
-        else:
-            table.upsert(key, found.value)
-        render()
-        notify(f'"{key}" refreshed', 'info')
+        await fetch_key(key, show=False, found_toast=f'"{key}" refreshed')
 
     async def delete(key: str) -> None:
         if not key or not await confirm('Delete key', f'Delete "{key}"? This cannot be undone.'):
@@ -327,6 +298,10 @@ async def key_explorer(ctx: PageContext) -> None:
         notify(f'Key "{key}" deleted', 'success')
 
     async def open_key(key: str) -> None:
+        await fetch_key(key, show=True)
+
+    async def fetch_key(key: str, *, show: bool, found_toast: str | None = None) -> None:
+        """Read one key; update its row (or mark it gone) and optionally open it in the viewer."""
         try:
             found = await ctx.api.get_key(key)
         except ApiError as exc:
@@ -337,7 +312,12 @@ async def key_explorer(ctx: PageContext) -> None:
             table.mark_deleted(key)
             render()
             return
-        show_value(key, found.value)
+        table.upsert(key, found.value, state='' if key not in table.rows else 'changed')
+        render()
+        if show:
+            show_value(key, found.value)
+        if found_toast:
+            notify(found_toast, 'success' if show else 'info')
 
     def show_value(key: str, value: str) -> None:
         opened['key'], opened['value'] = key, value
