@@ -82,6 +82,7 @@ if __name__ in {'__main__', '__mp_main__'}:
     apply_args(arguments)
     logging.basicConfig(level=settings.console_log_level.upper(),
                         format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    logging.getLogger('httpx').setLevel(logging.WARNING)  # one line per request is noise, not news
     build_app()
     if settings.embedded and __name__ == '__main__' and 'pytest' not in sys.modules:
         start_embedded_backend()

@@ -21,7 +21,8 @@ def safe_next(target: str | None) -> str:
 
 
 @public_page('/login')
-async def login_page(next: str = '/dashboard', once: str | None = None):  # noqa: A002 - query parameter name
+async def login_page(next: str = '/dashboard', once: str | None = None,  # noqa: A002 - query parameter name
+                     expired: int = 0):
     target = safe_next(next)
     if once:
         token = consume_login_link(once)
@@ -41,10 +42,11 @@ async def login_page(next: str = '/dashboard', once: str | None = None):  # noqa
             return RedirectResponse(target)
         except ApiError:
             pass  # fall through to the form, which will say what is wrong when used
-    render_form(target)
+    render_form(target, 'That sign-in link has expired or was already used. Sign in with an API token, or '
+                        'restart the console for a new link.' if expired else '')
 
 
-def render_form(target: str) -> None:
+def render_form(target: str, notice: str = '') -> None:
     apply_theme()
     ui.page_title('Sign in · ApexStore Console')
     with ui.card().classes('absolute-center w-[26rem] max-w-[95vw] gap-3'):
@@ -54,7 +56,7 @@ def render_form(target: str) -> None:
         ui.label(f'Server: {settings.backend_url}').classes('text-sm text-gray-500')
         token = ui.input('API token', password=True, password_toggle_button=True,
                          placeholder='apx_…').classes('w-full').props('autofocus').mark('token-input')
-        error = ui.label('').classes('text-negative text-sm').mark('login-error')
+        error = ui.label(notice).classes('text-negative text-sm').mark('login-error')
         button = ui.button('Sign in', icon='login').classes('w-full').mark('sign-in')
 
         async def submit() -> None:

@@ -113,3 +113,17 @@ async def test_the_key_being_edited_is_never_silently_overwritten(console_backen
     assert element(user, 'editor').value == 'my unsaved edit'
     user.find(marker='conflict-reload').click()
     await eventually(lambda: element(user, 'editor').value == 'theirs')
+
+
+async def test_large_values_show_a_preview_with_load_all(console_backend, user: User):
+    big = '{"data": "' + 'x' * 100_000 + '"}'
+    with admin_client(console_backend) as api:
+        api.post('/keys', json={'key': 'blob', 'value': big})
+    await open_explorer(user, console_backend)
+    user.find(marker='lookup-key').type('blob')
+    user.find(marker='lookup-button').click()
+    await user.should_see('Key "blob" found!')
+    await user.should_see('showing the first 64 KB')
+    assert len(element(user, 'value-text').content) == 64 * 1024
+    user.find(marker='load-all').click()
+    await eventually(lambda: len(element(user, 'value-text').content) == len(big))

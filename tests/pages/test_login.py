@@ -32,3 +32,25 @@ async def test_sign_out_releases_the_credential(console_backend, user: User):
     user.find('Sign out').click()
     await user.should_see('API token')
     assert event_service.status(ADMIN_TOKEN).state == 'disconnected'
+
+
+async def test_a_one_time_link_works_once(console_backend, user: User):
+    from app.auth import issue_login_link
+
+    link = issue_login_link(ADMIN_TOKEN, base_url='')
+    await user.open(link)
+    await user.should_see('Real-time storage engine monitoring')
+    user.find('Sign out').click()
+    await user.should_see('API token')
+    await user.open(link)
+    await user.should_see('That sign-in link has expired or was already used.', retries=30)
+
+
+async def test_desktop_use_signs_local_users_in_with_the_configured_token(console_backend, user: User, monkeypatch):
+    from pydantic import SecretStr
+
+    from services.settings import settings
+
+    monkeypatch.setattr(settings, 'apexstore_token', SecretStr(ADMIN_TOKEN))
+    await user.open('/health')
+    await user.should_see('Health probe status for the ApexStore backend')
