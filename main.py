@@ -88,4 +88,6 @@ if __name__ in {'__main__', '__mp_main__'}:
         start_embedded_backend()
     ui.run(host=settings.console_host, port=settings.console_port, title='ApexStore Console',
            storage_secret=settings.storage_secret(), reload=False, show=False, favicon='⚡',
-           native=arguments.native, dark=None)
+           native=arguments.native, dark=None,
+           session_middleware_kwargs={'same_site': settings.console_cookie_samesite,
+                                      'https_only': settings.console_cookie_samesite == 'none'})

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
                                    description='embedded store, sessions and generated secrets')
     console_storage_secret: SecretStr | None = Field(None, description='session cookie secret (generated if unset)')
     console_log_level: str = Field('INFO', description='logging level')
+    console_cookie_samesite: str = Field('lax', description="session cookie SameSite; 'none' (needs https) lets "
+                                         'portals on other origins embed pages in iframes')
     console_session_idle_secs: float = Field(12 * 3600, description='sign out sessions idle this long')
     # event service timing (seconds)
     events_ping_interval: float = Field(15.0, description='WebSocket ping interval')

@@ -1,5 +1,6 @@
 """Importing this package registers every page (one module per route)."""
 
-from . import compaction, dashboard, health, key_explorer, login, planned, snapshots
+from . import compaction, dashboard, features, health, key_explorer, login, planned, snapshots, stats, tokens
 
-__all__ = ['compaction', 'dashboard', 'health', 'key_explorer', 'login', 'planned', 'snapshots']
+__all__ = ['compaction', 'dashboard', 'features', 'health', 'key_explorer', 'login', 'planned', 'snapshots',
+           'stats', 'tokens']

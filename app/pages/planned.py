@@ -11,11 +11,11 @@ from nicegui import ui
 from ..context import PageContext
 from ..shell import NAV, page
 
-BUILT = {'/dashboard', '/keys', '/health', '/compaction', '/snapshots', '/backup'}
+BUILT = {'/dashboard', '/keys', '/health', '/compaction', '/snapshots', '/backup', '/stats', '/features', '/admin'}
 WHAT = {
-    '/stats': 'engine statistics (/stats, /metrics)', '/features': 'feature flags (/features)',
-    '/admin': 'API tokens (/admin/tokens)', '/rate-limits': 'rate limits (/admin/rate_limits)',
-    '/graphql': 'a GraphQL playground (/graphql)', '/time-travel': 'per-note snapshots',
+    '/rate-limits': 'rate limits (/admin/rate_limits)', '/graphql': 'a GraphQL playground (/graphql)',
+    '/time-travel': 'per-note snapshots', '/notes': 'notes (/notes)', '/tags': 'tags (/tags)',
+    '/graph': 'a graph of linked notes (/notes/{path}/graph)',
 }
 
 
@@ -26,7 +26,7 @@ def _planned(route: str, title: str) -> None:
             ui.label(f'{title} is not part of the console yet.').classes('text-lg')
             ui.label(f'The Angular page showed {WHAT.get(route, "data from routes the current ApexStore server")}'
                      f'{"" if route in WHAT else " does not offer"}. The live pages are Dashboard, '
-                     'Key Explorer, Compaction, Health and Snapshots.').classes('text-gray-500 text-center')
+                     'Key Explorer, Compaction, Health, Snapshots and Statistics.').classes('text-gray-500 text-center')
     build.__name__ = f'planned_{route.strip("/").replace("-", "_")}'
     page(route, title)(build)
 
