@@ -136,14 +136,14 @@ class Backend:
 
     async def compact(self, cf: str) -> CompactionResult:
         self.manual_ops.add(cf)
-        files_before = set(self.store.live_file_sizes())
+        files_before = set(self.store.sst_files(cf))
         self._compaction_event('started', cf, 'compaction', 'manual', files_before=len(files_before))
         job = asyncio.create_task(asyncio.to_thread(self.store.compact, cf))
         try:
             while not job.done():
                 await asyncio.wait({job}, timeout=0.2)
                 if not job.done():
-                    live = set(self.store.live_file_sizes())
+                    live = set(self.store.sst_files(cf))
                     merged = len(files_before - live)
                     self._compaction_event('running', cf, 'compaction', 'manual',
                                            progress=round(merged / max(1, len(files_before)), 3),

@@ -25,7 +25,8 @@ SYSTEM_CF = '__system'
 DEFAULT_CF = 'default'
 MAX_LEVELS = 7
 _TTL_PREFIX = b'__ttl:'
-_TABLE_SIZE = re.compile(r'\(estimated\) table size=(\d+)')
+_LEVEL_HEADER = re.compile(r'^--- level (\d+) ---')
+_SST_LINE = re.compile(r'^\s*(\d+):(\d+)\[')
 
 
 def now_ns() -> int:
@@ -237,18 +238,21 @@ class Store:
         value = self._cf(cf).property_int_value(name)
         return int(value or 0)
 
+    def sst_files(self, cf: str) -> dict[int, tuple[int, int]]:
+        """This column family's SST files: number -> (level, bytes), from `rocksdb.sstables`."""
+        files: dict[int, tuple[int, int]] = {}
+        level = 0
+        for line in (self._cf(cf).property_value('rocksdb.sstables') or '').splitlines():
+            if header := _LEVEL_HEADER.match(line):
+                level = int(header.group(1))
+            elif entry := _SST_LINE.match(line):
+                files[int(entry.group(1))] = (level, int(entry.group(2)))
+        return files
+
     def levels(self, cf: str) -> list[LevelInfo]:
-        target = self._cf(cf)
-        out = []
-        for level in range(MAX_LEVELS):
-            files = int(target.property_int_value(f'rocksdb.num-files-at-level{level}') or 0)
-            size = 0
-            if files:
-                text = target.property_value(f'rocksdb.aggregated-table-properties-at-level{level}') or ''
-                match = _TABLE_SIZE.search(text)
-                size = int(match.group(1)) if match else 0
-            out.append(LevelInfo(level, files, size))
-        return out
+        files = self.sst_files(cf)
+        return [LevelInfo(level, sum(1 for lv, _ in files.values() if lv == level),
+                          sum(size for lv, size in files.values() if lv == level)) for level in range(MAX_LEVELS)]
 
     def cf_stats(self, cf: str) -> dict[str, int]:
         levels = self.levels(cf)
@@ -269,9 +273,6 @@ class Store:
     def wal_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.path.glob('*.log') if p.is_file())
 
-    def live_file_sizes(self) -> dict[str, int]:
-        return {f['name']: int(f['size']) for f in self.db.live_files()}
-
     # -- maintenance (blocking: call from a worker thread) ----------------------------------------
     def flush(self, cf: str) -> None:
         with self.maintenance:
@@ -281,11 +282,11 @@ class Store:
         """Full manual compaction of one CF; metrics come from the SST files before and after."""
         with self.maintenance:
             started = time.monotonic()
-            before = self.live_file_sizes()
+            before = self.sst_files(cf)
             self._cf(cf).compact_range(None, None)
-            after = self.live_file_sizes()
-        removed = {n: s for n, s in before.items() if n not in after}
-        added = {n: s for n, s in after.items() if n not in before}
+            after = self.sst_files(cf)
+        removed = {n: size for n, (_, size) in before.items() if n not in after}
+        added = {n: size for n, (_, size) in after.items() if n not in before}
         return CompactionResult(cf, len(removed), sum(removed.values()), sum(added.values()),
                                 int((time.monotonic() - started) * 1000))
 

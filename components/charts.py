@@ -13,8 +13,8 @@ class ThroughputChart:
         self.chart = ui.echart({
             'animation': False,
             'tooltip': {'trigger': 'axis'},
-            'legend': {'data': ['puts/s', 'deletes/s'], 'textStyle': {'color': '#94a3b8'}},
-            'grid': {'left': 40, 'right': 16, 'top': 30, 'bottom': 24},
+            'legend': {'data': ['puts/s', 'deletes/s'], 'top': 0, 'textStyle': {'color': '#94a3b8'}},
+            'grid': {'left': 40, 'right': 16, 'top': 36, 'bottom': 24},
             'xAxis': {'type': 'category', 'data': [], 'axisLabel': {'color': '#94a3b8'}},
             'yAxis': {'type': 'value', 'minInterval': 1, 'axisLabel': {'color': '#94a3b8'}},
             'series': [
@@ -40,8 +40,8 @@ class LevelChart:
         self.chart = ui.echart({
             'animation': False,
             'tooltip': {'trigger': 'axis'},
-            'legend': {'data': ['files', 'KiB'], 'textStyle': {'color': '#94a3b8'}},
-            'grid': {'left': 48, 'right': 48, 'top': 30, 'bottom': 24},
+            'legend': {'data': ['files', 'KiB'], 'top': 0, 'textStyle': {'color': '#94a3b8'}},
+            'grid': {'left': 48, 'right': 48, 'top': 44, 'bottom': 24},
             'xAxis': {'type': 'category', 'data': [f'L{i}' for i in range(7)], 'axisLabel': {'color': '#94a3b8'}},
             'yAxis': [{'type': 'value', 'name': 'files', 'minInterval': 1},
                       {'type': 'value', 'name': 'KiB'}],
