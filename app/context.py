@@ -95,6 +95,20 @@ async def guarded(action: Awaitable[Any], *, success: str | None = None,
     return result
 
 
+async def fetch_shown(action: Awaitable[Any], state, feature: str, *, disable: Any = None) -> Any:
+    """Fetch a section's data; on failure the section's StatePanel says why (and `disable` is disabled
+    when the server does not offer the feature at all). Returns None on failure."""
+    try:
+        return await action
+    except NotOffered:
+        state.not_offered(feature)
+        if disable is not None:
+            disable.disable()
+    except ApiError as exc:
+        state.error(exc.message)
+    return None
+
+
 class Coalescer:
     """At most `rate` renders per second however many events arrive; a burst ends in one render."""
 

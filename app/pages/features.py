@@ -5,9 +5,9 @@ from __future__ import annotations
 from nicegui import ui
 
 from components.states import StatePanel
-from services.api import ApiError, FeatureFlag, NotOffered
+from services.api import ApiError, FeatureFlag
 
-from ..context import PageContext, notify
+from ..context import PageContext, fetch_shown, notify
 from ..shell import page
 
 
@@ -46,14 +46,8 @@ async def features(ctx: PageContext) -> None:
                     ui.label(flag.description).classes('text-gray-500')
 
     async def load() -> None:
-        try:
-            found = await ctx.api.features()
-        except NotOffered:
-            state.not_offered('Feature flags')
-            add.disable()
-            return
-        except ApiError as exc:
-            state.error(exc.message)
+        found = await fetch_shown(ctx.api.features(), state, 'Feature flags', disable=add)
+        if found is None:
             return
         flags.clear()
         flags.update({f.name: f for f in found})

@@ -8,10 +8,10 @@ from nicegui import ui
 
 from components.confirm import confirm
 from components.states import StatePanel
-from services.api import ApiError, NotOffered, Snapshot
+from services.api import ApiError, Snapshot
 from services.events.models import SnapshotEvent
 
-from ..context import Coalescer, PageContext, notify
+from ..context import Coalescer, PageContext, fetch_shown, notify
 from ..shell import page
 
 COLUMNS = [
@@ -103,14 +103,8 @@ async def snapshots(ctx: PageContext) -> None:
 
     async def load() -> None:
         state.loading()
-        try:
-            found = await ctx.api.snapshots()
-        except NotOffered:
-            state.not_offered('Snapshots')
-            create_button.disable()
-            return
-        except ApiError as exc:
-            state.error(exc.message)
+        found = await fetch_shown(ctx.api.snapshots(), state, 'Snapshots', disable=create_button)
+        if found is None:
             return
         items.clear()
         items.update({s.id: s for s in found})

@@ -8,9 +8,9 @@ from nicegui import ui
 
 from components.confirm import confirm
 from components.states import StatePanel
-from services.api import ApiError, NotOffered, TokenInfo
+from services.api import ApiError, TokenInfo
 
-from ..context import PageContext, notify
+from ..context import PageContext, fetch_shown, notify
 from ..shell import page
 
 PERMISSIONS = ['Read', 'Write', 'Delete', 'Admin']
@@ -66,14 +66,8 @@ async def tokens(ctx: PageContext) -> None:
         state.hide() if items else state.empty('No tokens yet.')
 
     async def load() -> None:
-        try:
-            found = await ctx.api.tokens()
-        except NotOffered:
-            state.not_offered('Token management')
-            create.disable()
-            return
-        except ApiError as exc:
-            state.error(exc.message)
+        found = await fetch_shown(ctx.api.tokens(), state, 'Token management', disable=create)
+        if found is None:
             return
         items.clear()
         items.update({t.id: t for t in found})
