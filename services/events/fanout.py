@@ -113,7 +113,16 @@ class Stream:
         return self._hub_getter().open(self._predicate, maxsize)
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        return self.subscription()
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Any]:
+        """`async for` over a stream; leaving the loop (break, error, GC) ends the subscription."""
+        sub = self.subscription()
+        try:
+            async for item in sub:
+                yield item
+        finally:
+            sub.unsubscribe()
 
     def subscribe(self, callback: Callable[[Any], Any], *, maxsize: int = DEFAULT_QUEUE) -> Subscription:
         """Deliver items to `callback` (sync or async) in order; returns the unsubscribe handle."""

@@ -54,3 +54,13 @@ async def test_desktop_use_signs_local_users_in_with_the_configured_token(consol
     monkeypatch.setattr(settings, 'apexstore_token', SecretStr(ADMIN_TOKEN))
     await user.open('/health')
     await user.should_see('Health probe status for the ApexStore backend')
+
+
+async def test_an_idle_session_expires_and_releases_its_connection(console_backend, user: User):
+    from app.auth import expire_idle_sessions
+
+    await sign_in(user)
+    assert await expire_idle_sessions(max_idle_secs=0) == 1
+    assert event_service.status(ADMIN_TOKEN).state == 'disconnected'
+    await user.open('/keys')
+    await user.should_see('API token')

@@ -279,12 +279,21 @@ async def test_a_slow_subscriber_does_not_delay_a_fast_one(backend, service):
 async def test_async_iteration_works_like_a_callback(backend, service):
     service.connect(ADMIN_TOKEN)
     await wait_for_state(service, ADMIN_TOKEN, 'connected')
-    subscription = service.on_key_changes(ADMIN_TOKEN).subscription()
-    await put(backend, 'iterated')
-    async for event in subscription:
-        assert isinstance(event, KeyChangeEvent) and event.key == 'iterated'
-        break
-    subscription.unsubscribe()
+
+    async def write_soon() -> None:
+        await asyncio.sleep(0.2)
+        await put(backend, 'iterated')
+
+    writer = asyncio.create_task(write_soon())
+    stream = service.on_key_changes(ADMIN_TOKEN)
+    iterator = aiter(stream)
+    event = await anext(iterator)
+    assert isinstance(event, KeyChangeEvent) and event.key == 'iterated'
+    hub = service._channel(ADMIN_TOKEN).hub
+    assert len(hub.subscriptions) == 1
+    await iterator.aclose()  # what leaving an `async for` does
+    assert len(hub.subscriptions) == 0
+    await writer
 
 
 async def test_token_in_query_parameter_for_backends_that_want_it(backend):
