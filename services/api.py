@@ -167,6 +167,18 @@ class Snapshot(BaseModel):
     status: str = 'completed'
 
 
+class TrackedClient(BaseModel):
+    ip: str
+    request_count: int = 0
+    endpoint_counts: dict[str, int] = {}
+
+
+class RateLimits(BaseModel):
+    global_limit: int = 0
+    endpoint_limits: dict[str, int] = {}
+    tracked_ips: list[TrackedClient] = []
+
+
 class TokenInfo(BaseModel):
     id: str
     name: str
@@ -296,6 +308,9 @@ class ApexApi:
                   'bytes_written': sum(r.bytes_written for r in results)}
         self.on_admin_action(CompactionEvent(status='completed', derived=True, details=merged))
         return results
+
+    async def rate_limits(self) -> RateLimits:
+        return RateLimits.model_validate(await self._json('GET', '/admin/rate_limits', 'Rate limits'))
 
     async def column_families(self) -> list[ColumnFamily]:
         data = await self._json('GET', '/admin/column_families', 'Column families')

@@ -11,9 +11,10 @@ from nicegui import ui
 from ..context import PageContext
 from ..shell import NAV, page
 
-BUILT = {'/dashboard', '/keys', '/health', '/compaction', '/snapshots', '/backup', '/stats', '/features', '/admin'}
+BUILT = {'/dashboard', '/keys', '/health', '/compaction', '/snapshots', '/backup', '/stats', '/features', '/admin',
+         '/rate-limits'}
 WHAT = {
-    '/rate-limits': 'rate limits (/admin/rate_limits)', '/graphql': 'a GraphQL playground (/graphql)',
+    '/graphql': 'a GraphQL playground (/graphql)',
     '/time-travel': 'per-note snapshots', '/notes': 'notes (/notes)', '/tags': 'tags (/tags)',
     '/graph': 'a graph of linked notes (/notes/{path}/graph)',
 }

@@ -49,3 +49,9 @@ async def test_tokens_are_created_once_shown_and_revoked_after_confirmation(cons
     user.find(marker='confirm-button').click()
     await user.should_see('Token deleted successfully')
     assert httpx.get(console_backend.url + '/stats', headers={'Authorization': f'Bearer {raw}'}).status_code == 401
+
+
+async def test_rate_limits_show_the_servers_limits(console_backend, user: User):
+    await sign_in(user, next_page='/rate-limits')
+    await user.should_see('/admin/compact')
+    await user.should_see('5 requests per minute per client')

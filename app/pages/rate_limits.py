@@ -1,0 +1,56 @@
+"""`/rate-limits`: the server's rate limits and who is using them (`/admin/rate_limits`)."""
+
+from __future__ import annotations
+
+import time
+
+from nicegui import ui
+
+from components.states import StatePanel
+
+from ..context import PageContext, fetch_shown
+from ..shell import page
+
+COLUMNS = [
+    {'name': 'ip', 'label': 'Client IP', 'field': 'ip', 'align': 'left'},
+    {'name': 'requests', 'label': 'Requests this minute', 'field': 'requests', 'align': 'right'},
+    {'name': 'busiest', 'label': 'Busiest endpoint', 'field': 'busiest', 'align': 'left'},
+]
+
+
+@page('/rate-limits', 'Rate Limits')
+async def rate_limits(ctx: PageContext) -> None:
+    with ui.row().classes('w-full items-center justify-between'):
+        ui.label('Current rate limit state for API endpoints').classes('text-gray-500')
+        with ui.row().classes('items-center gap-2'):
+            last = ui.badge('Last: —', color='grey')
+            refresh = ui.button('Refresh', icon='refresh').props('flat')
+    state = StatePanel('limits-state')
+    with ui.row().classes('w-full gap-4') as cards:
+        pass
+    with ui.card().classes('w-full'):
+        ui.label('Tracked clients').classes('font-semibold')
+        table = ui.table(columns=COLUMNS, rows=[], row_key='ip').classes('w-full').props('flat dense') \
+            .mark('limits-table')
+
+    async def load() -> None:
+        data = await fetch_shown(ctx.api.rate_limits(), state, 'Rate limits')
+        if data is None:
+            return
+        state.hide()
+        cards.clear()
+        with cards:
+            limits = {'All other endpoints': data.global_limit, **data.endpoint_limits}
+            for name, limit in limits.items():
+                with ui.card().classes('grow basis-56').mark(f'limit-{name}'):
+                    ui.label(name).classes('font-mono font-semibold')
+                    ui.label('unlimited' if limit == 0 else f'{limit} requests per minute per client')
+        table.rows = [{'ip': c.ip, 'requests': c.request_count,
+                       'busiest': max(c.endpoint_counts, key=c.endpoint_counts.get) if c.endpoint_counts else '—'}
+                      for c in data.tracked_ips]
+        table.update()
+        last.text = f'Last: {time.strftime("%H:%M:%S")}'
+
+    refresh.on_click(load)
+    ctx.on_resync(load)
+    await load()
