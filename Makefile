@@ -40,5 +40,9 @@ lint: $(TEST_STAMP)
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/run_all.py
 
+native-smoke: $(STAMP)
+	$(BIN)/pip install -q -r requirements-native.txt
+	$(BIN)/python scripts/native_smoke.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache screenshots
