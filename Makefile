@@ -32,6 +32,7 @@ test-deps: $(TEST_STAMP)
 
 test: test-deps
 	$(BIN)/ruff check --output-format concise .
+	$(BIN)/mypy services backend app components main.py
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(TEST_STAMP)

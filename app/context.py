@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from nicegui import app, ui
 
@@ -68,9 +68,14 @@ class PageContext:
         return drafts.setdefault(f'{self.route}:{name}', {})
 
 
+NOTIFY_TYPES: dict[str, Literal['positive', 'negative', 'warning', 'info']] = {
+    'error': 'negative', 'success': 'positive', 'warning': 'warning', 'info': 'info'}
+
+
 def notify(message: str, kind: str = 'info') -> None:
-    ui.notify(message, type={'error': 'negative', 'success': 'positive'}.get(kind, kind), position='bottom-right',
-              timeout=3500, close_button=True)
+    """A toast, bottom-right, like the Angular app's (click or wait 3.5 s to dismiss)."""
+    ui.notify(message, type=NOTIFY_TYPES.get(kind, 'info'), position='bottom-right', timeout=3500,
+              close_button=True)
 
 
 async def guarded(action: Awaitable[Any], *, success: str | None = None,

@@ -65,44 +65,51 @@ def _toggle_theme() -> None:
     app.storage.user['dark'] = not app.storage.user.get('dark', True)
 
 
+def _drawer(ctx: PageContext) -> ui.left_drawer:
+    with ui.left_drawer(value=True).classes('p-0') as drawer:
+        with ui.row().classes('items-center gap-2 px-4 py-3'):
+            ui.icon('bolt', size='md').classes('text-primary')
+            ui.label('ApexStore').classes('text-lg font-bold')
+            ui.badge(f'v{VERSION}', color='primary')
+        for group, items in NAV:
+            ui.label(group).classes('px-4 pt-3 text-xs uppercase tracking-wide text-gray-500')
+            for label, route, icon in items:
+                active = 'text-primary bg-orange-500/10' if route == ctx.route else ''
+                with ui.link(target=route).classes(f'w-full no-underline text-inherit {active}'):
+                    with ui.row().classes('items-center gap-3 px-4 py-1'):
+                        ui.icon(icon, size='xs')
+                        ui.label(label).classes('text-sm')
+    return drawer
+
+
+def _header(title: str, ctx: PageContext, drawer: ui.left_drawer) -> ConnectionBadge:
+    with ui.header().classes('items-center justify-between bg-transparent backdrop-blur border-b border-gray-700'):
+        with ui.row().classes('items-center gap-2'):
+            ui.button(icon='menu', on_click=drawer.toggle).props('flat round dense')
+            ui.label(title).classes('text-lg font-semibold').mark('page-title')
+        with ui.row().classes('items-center gap-2'):
+            badge = ConnectionBadge(ctx.reconnect_now)
+            ui.label(ctx.session.identity).classes('text-sm text-gray-400').mark('identity')
+            ui.button(icon='contrast', on_click=_toggle_theme).props('flat round dense') \
+                .tooltip('Dark/light theme').mark('theme-toggle')
+            ui.button('Sign out', icon='logout', on_click=_sign_out).props('flat dense no-caps')
+    return badge
+
+
 @contextmanager
 def frame(title: str, ctx: PageContext):
     """Header with title, live badge, identity, theme toggle and sign out; nav drawer with six groups."""
     apply_theme()
-    badge_holder: list[ConnectionBadge] = []
     if ctx.embed:
         with ui.column().classes('w-full p-3 gap-3'):
             with ui.row().classes('w-full items-center justify-between'):
                 ui.label(title).classes('text-lg font-semibold')
-                badge_holder.append(ConnectionBadge(ctx.reconnect_now))
+                badge = ConnectionBadge(ctx.reconnect_now)
             yield
     else:
-        with ui.header().classes('items-center justify-between bg-transparent backdrop-blur border-b border-gray-700'):
-            with ui.row().classes('items-center gap-2'):
-                ui.button(icon='menu', on_click=lambda: drawer.toggle()).props('flat round dense')
-                ui.label(title).classes('text-lg font-semibold').mark('page-title')
-            with ui.row().classes('items-center gap-2'):
-                badge_holder.append(ConnectionBadge(ctx.reconnect_now))
-                ui.label(ctx.session.identity).classes('text-sm text-gray-400').mark('identity')
-                ui.button(icon='contrast', on_click=_toggle_theme).props('flat round dense') \
-                    .tooltip('Dark/light theme').mark('theme-toggle')
-                ui.button('Sign out', icon='logout', on_click=_sign_out).props('flat dense no-caps')
-        with ui.left_drawer(value=True).classes('p-0') as drawer:
-            with ui.row().classes('items-center gap-2 px-4 py-3'):
-                ui.icon('bolt', size='md').classes('text-primary')
-                ui.label('ApexStore').classes('text-lg font-bold')
-                ui.badge(f'v{VERSION}', color='primary')
-            for group, items in NAV:
-                ui.label(group).classes('px-4 pt-3 text-xs uppercase tracking-wide text-gray-500')
-                for label, route, icon in items:
-                    active = 'text-primary bg-orange-500/10' if route == ctx.route else ''
-                    with ui.link(target=route).classes(f'w-full no-underline text-inherit {active}'):
-                        with ui.row().classes('items-center gap-3 px-4 py-1'):
-                            ui.icon(icon, size='xs')
-                            ui.label(label).classes('text-sm')
+        badge = _header(title, ctx, _drawer(ctx))
         with ui.column().classes('w-full max-w-[1400px] mx-auto p-4 gap-4'):
             yield
-    badge = badge_holder[0]
 
     def on_status(status: ConnectionStatus) -> None:
         badge.show(status)
@@ -131,7 +138,9 @@ def register_pages() -> None:
 def public_page(route: str) -> Callable:
     """A page that needs no session (sign-in)."""
     def decorator(build: Callable) -> Callable:
-        _registrations[route] = lambda: ui.page(route)(build)
+        def register() -> None:
+            ui.page(route)(build)
+        _registrations[route] = register
         return build
     return decorator
 

@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute
 
 from .core import Backend
 from .http import ApiError
@@ -84,11 +85,11 @@ class ApexAuthMiddleware:
 
 
 def create_app(backend: Backend) -> Starlette:
-    routes = keys.routes + admin.routes + streams.routes
+    routes: list[BaseRoute] = [*keys.routes, *admin.routes, *streams.routes]
     if not backend.config.compat:
-        routes = routes + streams.poll_routes + extensions.routes
+        routes.extend([*streams.poll_routes, *extensions.routes])
     if backend.config.dev_faults:
-        routes = routes + faults.routes
+        routes.extend(faults.routes)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):

@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from .config import BackendConfig
 from .events import LIVE_VALUE_LIMIT, EventBus
@@ -34,6 +35,7 @@ class Backend:
         self.manual_ops: set[str] = set()
         self.probe_status: dict[str, str] = {}
         self._tasks: list[asyncio.Task] = []
+        self.sync: Any = None  # the /ws/sync hub, attached by the app
         self._bootstrap_admin()
 
     # -- start/stop --------------------------------------------------------------------------------
@@ -206,7 +208,7 @@ class Backend:
     async def restore_snapshot(self, snapshot_id: str) -> None:
         info = self.snapshots.get(snapshot_id)
         self._snapshot_event('started', id=info.id, name=info.name, action='restore')
-        kept_tokens = self.tokens.list()  # credentials are not data: a restore must not lock anyone out
+        kept_tokens = self.tokens.all()  # credentials are not data: a restore must not lock anyone out
         await asyncio.to_thread(self.store.maintenance.acquire)
         try:
             self.store.restore_from(self.snapshots.data_path(info.id))
@@ -217,7 +219,7 @@ class Backend:
             self.store.maintenance.release()
         self.tokens.reload()
         for token in kept_tokens:
-            if token.id not in {t.id for t in self.tokens.list()}:
+            if token.id not in {t.id for t in self.tokens.all()}:
                 self.tokens.store.system_put(b'__token:' + token.id.encode(), token.model_dump_json().encode())
         self.tokens.reload()
         self.bus.new_epoch()

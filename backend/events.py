@@ -102,7 +102,7 @@ class Subscriber:
 
     def take_ready(self, limit: int) -> list:
         """Up to `limit` queued items without waiting (the pump sends them in one write)."""
-        out = []
+        out: list[tuple[str, Any]] = []
         while self.queue and len(out) < limit:
             kind, item = self.queue.popleft()
             if kind == 'lag':

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -122,7 +123,7 @@ class BackendProcess:
         self.port = port or free_port()
         self.admin_token = admin_token
         self.extra_args = extra_args
-        self.process = None
+        self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
@@ -134,7 +135,6 @@ class BackendProcess:
 
     def start(self, timeout: float = 20.0) -> BackendProcess:
         import os
-        import subprocess
         import sys
         import time
 

@@ -52,7 +52,7 @@ class SnapshotManager:
     def data_path(self, snapshot_id: str) -> Path:
         return self.root / snapshot_id / 'db'
 
-    def list(self) -> list[SnapshotInfo]:
+    def all(self) -> list[SnapshotInfo]:
         infos = [SnapshotInfo.model_validate_json(p.read_text()) for p in self.root.glob('*/meta.json')]
         return sorted(infos, key=lambda i: i.created_at, reverse=True)
 

@@ -176,11 +176,11 @@ class Store:
                 batch.delete(meta, sys_handle)
                 ttl_updates[(cf, key)] = None
         self.db.write(batch)
-        for ident, deadline in ttl_updates.items():
-            if deadline is None:
+        for ident, new_deadline in ttl_updates.items():
+            if new_deadline is None:
                 self._ttl.pop(ident, None)
             else:
-                self._ttl[ident] = deadline
+                self._ttl[ident] = new_deadline
 
     def delete_prefix(self, cf: str, prefix: bytes) -> None:
         end = prefix_end(prefix)

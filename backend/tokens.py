@@ -69,7 +69,7 @@ class TokenManager:
             token = ApiToken.model_validate_json(value)
             self._tokens[token.id] = token
 
-    def list(self) -> list[ApiToken]:
+    def all(self) -> list[ApiToken]:
         return sorted(self._tokens.values(), key=lambda t: t.created_at)
 
     def create(self, name: str, permissions: list[Permission], expires_in_days: int | None = None,

@@ -6,11 +6,12 @@ Cells are Vue text interpolations (`{{ }}`), so keys and values can never become
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from nicegui import ui
 
-COLUMNS = [
+COLUMNS: list[dict[str, Any]] = [
     {'name': 'key', 'label': 'Key', 'field': 'key', 'align': 'left', 'sortable': True},
     {'name': 'value', 'label': 'Value', 'field': 'preview', 'align': 'left'},
     {'name': 'time', 'label': 'Time', 'field': 'time', 'align': 'left'},
@@ -34,8 +35,8 @@ PREVIEW_CHARS = 120
 
 
 class KeyTable:
-    def __init__(self, on_open: Callable[[str], None], on_refetch: Callable[[str], None],
-                 on_delete: Callable[[str], None]) -> None:
+    def __init__(self, on_open: Callable[[str], Any], on_refetch: Callable[[str], Any],
+                 on_delete: Callable[[str], Any]) -> None:
         self.rows: dict[str, dict] = {}
         self.filter_text = ''
         self.table = ui.table(columns=COLUMNS, rows=[], row_key='key').classes('w-full').mark('key-table')
@@ -51,10 +52,10 @@ class KeyTable:
         return {'key': key, 'preview': preview, 'time': time.strftime('%H:%M:%S'), 'state': state,
                 'since': time.monotonic()}
 
-    def replace(self, records: list[tuple[str, str | None]]) -> None:
+    def replace(self, records: Sequence[tuple[str, str | None]]) -> None:
         self.rows = {k: self._row(k, v) for k, v in records}
 
-    def extend(self, records: list[tuple[str, str | None]]) -> None:
+    def extend(self, records: Sequence[tuple[str, str | None]]) -> None:
         for key, value in records:
             self.rows.setdefault(key, self._row(key, value))
 

@@ -25,7 +25,8 @@ LEVEL_COLUMNS = [
 ]
 
 
-def human_bytes(n: int) -> str:
+def human_bytes(size: int) -> str:
+    n = float(size)
     for unit in ('B', 'KB', 'MB', 'GB'):
         if n < 1024 or unit == 'GB':
             return f'{n:,.0f} {unit}' if unit == 'B' else f'{n:,.1f} {unit}'

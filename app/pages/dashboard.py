@@ -109,7 +109,7 @@ async def dashboard(ctx: PageContext) -> None:
                 count_badge = ui.badge('0')
             with ui.row().classes('items-center gap-2'):
                 history_filter = ui.input(placeholder='Filter by key or result...').props('dense clearable')
-                ui.button('Clear History', on_click=lambda: (history.clear(), render_history())).props('flat')
+                ui.button('Clear History', on_click=lambda: clear_history()).props('flat')
         history_table = ui.table(columns=HISTORY_COLUMNS, rows=[]).classes('w-full').props('flat dense')
         history_empty = ui.label('No operations yet. Try writing or reading some keys.').classes('text-gray-500')
 
@@ -120,6 +120,10 @@ async def dashboard(ctx: PageContext) -> None:
         history_table.update()
         count_badge.text = str(len(history))
         history_empty.set_visibility(not history)
+
+    def clear_history() -> None:
+        history.clear()
+        render_history()
 
     history_filter.on_value_change(render_history)
 

@@ -53,8 +53,8 @@ class ProbeCard:
                 .mark(f'check-{name}')
 
     def show(self, healthy: bool | None, message: str) -> None:
-        text, color = {True: ('HEALTHY', 'positive'), False: ('UNHEALTHY', 'negative')}.get(healthy, ('UNKNOWN',
-                                                                                                     'grey'))
+        text, color = ('UNKNOWN', 'grey') if healthy is None else \
+            ('HEALTHY', 'positive') if healthy else ('UNHEALTHY', 'negative')
         self.badge.text = text
         self.badge.props(f'color={color}')
         self.message.text = message

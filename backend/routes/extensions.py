@@ -48,7 +48,7 @@ class ColumnFamilyBody(BaseModel):
 # -- tokens ----------------------------------------------------------------------------------------
 async def list_tokens(request: Request):
     require(request, Permission.Admin)
-    return legacy('Tokens listed', {'tokens': [t.public() for t in _backend(request).tokens.list()]})
+    return legacy('Tokens listed', {'tokens': [t.public() for t in _backend(request).tokens.all()]})
 
 
 async def create_token(request: Request):
@@ -93,7 +93,7 @@ async def set_feature(request: Request):
 # -- snapshots (Angular backup routes) -------------------------------------------------------------
 async def list_backups(request: Request):
     require(request, Permission.Admin)
-    return legacy('Backups listed', {'backups': [i.model_dump() for i in _backend(request).snapshots.list()]})
+    return legacy('Backups listed', {'backups': [i.model_dump() for i in _backend(request).snapshots.all()]})
 
 
 async def create_backup(request: Request):

@@ -9,6 +9,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from typing import Literal
 
 import httpx
 
@@ -309,7 +310,9 @@ class Channel:
                 await asyncio.sleep(self.timing.poll_interval)
 
     def _derive_compactions(self, before: dict[str, float], after: dict[str, float]) -> None:
-        for kind, metric in (('compaction', 'apexstore_compactions_total'), ('flush', 'apexstore_flushes_total')):
+        pairs: tuple[tuple[Literal['compaction', 'flush'], str], ...] = (
+            ('compaction', 'apexstore_compactions_total'), ('flush', 'apexstore_flushes_total'))
+        for kind, metric in pairs:
             delta = int(after.get(metric, 0) - before.get(metric, 0))
             own, self._own_actions[kind] = self._own_actions[kind], 0
             if delta - own > 0:  # someone else compacted/flushed: say so
