@@ -220,6 +220,7 @@ class Channel:
             self._refusals = 0
         self.last_event_at = time.time()
         self._set_state(state, transport=transport, next_retry_at=None)
+        self._ensure_deriver()  # REST polling has no stream that would announce health or compaction
         if switched:
             self.resync(f'switched to {transport}')
         elif reconnected and (self.status.dialect == 'cdc' or transport == 'rest_poll'):

@@ -188,6 +188,11 @@ async def test_rest_polling_against_a_server_without_streams(compat_backend):
         await put(compat_backend, 'seen-by-diff', 'x')
         event = await keys.wait_for(lambda e: isinstance(e, KeyChangeEvent))
         assert (event.operation, event.key, event.value) == ('put', 'seen-by-diff', 'x')
+        health = Collector(service.on_health_events(ADMIN_TOKEN))
+        await asyncio.sleep(0.3)  # the deriver's first probe round is its baseline
+        compat_backend.faults(failing_probes=['startup'])
+        flip = await health.wait_for(lambda e: isinstance(e, HealthEvent))
+        assert (flip.probe, flip.status, flip.derived) == ('startup', 'unhealthy', True)
     finally:
         await service.close()
 
