@@ -127,3 +127,17 @@ async def test_large_values_show_a_preview_with_load_all(console_backend, user: 
     assert len(element(user, 'value-text').content) == 64 * 1024
     user.find(marker='load-all').click()
     await eventually(lambda: len(element(user, 'value-text').content) == len(big))
+
+
+async def test_a_value_too_large_for_the_server_is_refused_clearly_and_the_form_keeps_it(console_backend,
+                                                                                           user: User):
+    await open_explorer(user, console_backend)
+    huge = 'x' * (2 * 1024 * 1024 + 1)
+    user.find(marker='insert-key').type('too:big')
+    element(user, 'insert-value').value = huge
+    user.find(marker='insert-button').click()
+    await user.should_see('the value is too large for the server (max 2 MiB per request)', retries=50)
+    assert element(user, 'insert-key').value == 'too:big'
+    assert len(element(user, 'insert-value').value) == len(huge)
+    with admin_client(console_backend) as api:
+        assert api.get('/keys/too:big').status_code == 404
