@@ -47,6 +47,7 @@ class ApexAuthMiddleware:
             else:
                 await response(scope, receive, send)
             return
+        self.backend.requests[scope['path']] += 1
         if self.backend.faults.slow_ms and scope['type'] == 'http':
             await asyncio.sleep(self.backend.faults.slow_ms / 1000)
         await self.app(scope, receive, send)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ class Backend:
         self.snapshots = SnapshotManager(config.snapshot_dir)
         self.started_at = time.monotonic()
         self.counters: dict[str, int] = {}
+        self.requests: Counter[str] = Counter()  # authenticated requests per path (diagnostics, tests)
         self.manual_ops: set[str] = set()
         self.probe_status: dict[str, str] = {}
         self._tasks: list[asyncio.Task] = []

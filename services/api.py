@@ -7,8 +7,10 @@ appears in an error message.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -209,9 +211,23 @@ def key_path(key: str) -> str:
 
 
 # -- client ----------------------------------------------------------------------------------------
+_shared_reads: dict[tuple[str, str, str], asyncio.Future] = {}
+
+
+async def shared_read(key: tuple[str, str, str], read: Callable[[], Awaitable[Any]]) -> Any:
+    """Concurrent identical reads for one credential become one request (many tabs, one burst of events)."""
+    pending = _shared_reads.get(key)
+    if pending is None:
+        pending = _shared_reads[key] = asyncio.ensure_future(read())
+        pending.add_done_callback(lambda _: _shared_reads.pop(key, None))
+    return await asyncio.shield(pending)
+
+
 class ApexApi:
     def __init__(self, base_url: str, token: str, *, timeout: float = 15.0,
                  on_admin_action: Callable[[CompactionEvent], None] | None = None) -> None:
+        self._base_url = base_url.rstrip('/')
+        self._credential = hashlib.sha256(token.encode()).hexdigest()[:16]
         self._client = httpx.AsyncClient(base_url=base_url.rstrip('/'), timeout=timeout, headers={
             'Authorization': f'Bearer {token}', 'Content-Type': 'application/json', 'Accept': 'application/json'})
         self.on_admin_action = on_admin_action or (lambda event: None)
@@ -279,7 +295,10 @@ class ApexApi:
 
     # -- stats and admin -------------------------------------------------------------------------
     async def stats(self) -> Stats:
-        return Stats.model_validate(await self._json('GET', '/stats', 'Read stats'))
+        """Shared between the sessions of one credential: every open dashboard refreshes on the same events."""
+        data = await shared_read((self._base_url, self._credential, '/stats'),
+                                 lambda: self._json('GET', '/stats', 'Read stats'))
+        return Stats.model_validate(data)
 
     async def metrics(self) -> dict[str, float]:
         response = await self._call('GET', '/metrics', 'Read metrics')

@@ -1,0 +1,39 @@
+"""The REST client against a real backend: error mapping and shared reads."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from services.api import ApexApi, AuthFailed, NotFound, NotOffered
+from tests.conftest import ADMIN_TOKEN
+
+
+async def test_dashboards_of_one_credential_share_a_stats_request(backend):
+    backend.faults(slow_ms=300)
+    tabs = [ApexApi(backend.url, ADMIN_TOKEN) for _ in range(10)]
+    try:
+        results = await asyncio.gather(*(tab.stats() for tab in tabs))
+    finally:
+        for tab in tabs:
+            await tab.close()
+    assert len({r.model_dump_json() for r in results}) == 1
+    assert backend.call(lambda b: b.requests['/stats']) == 1
+
+
+async def test_errors_are_typed_and_never_carry_the_token(compat_backend):
+    api = ApexApi(compat_backend.url, ADMIN_TOKEN)
+    bad = ApexApi(compat_backend.url, 'apx_secret-that-must-not-leak')
+    try:
+        assert await api.get_key('missing') is None
+        with pytest.raises(NotOffered):
+            await api.snapshots()  # an extension route the real server lacks
+        with pytest.raises(NotFound):
+            await api._json('GET', '/keys/missing', 'Read key')
+        with pytest.raises(AuthFailed) as refused:
+            await bad.stats()
+        assert 'apx_secret' not in str(refused.value)
+    finally:
+        await api.close()
+        await bad.close()
