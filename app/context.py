@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from nicegui import app, ui
+from nicegui import app, background_tasks, ui
 
 from services.api import ApexApi, ApiError, AuthFailed, NotOffered
 from services.events import event_service
@@ -142,7 +142,7 @@ class Coalescer:
         self.renders += 1
         result = self.render()
         if asyncio.iscoroutine(result):
-            asyncio.ensure_future(result)
+            background_tasks.create(result, name='coalesced render')  # errors reach NiceGUI's handlers
 
     def cancel(self) -> None:
         if self._pending is not None:

@@ -179,8 +179,16 @@ async def dashboard(ctx: PageContext) -> None:
     stats_live = Coalescer(load_stats, rate=4)
     feed_live = Coalescer(feed.render, rate=10)
 
+    chart_idle = {'drawn': False}
+
     def redraw_chart() -> None:
-        chart.show(*throughput.series())
+        """Scroll the chart once a second while there is traffic in the window; idle, draw once and rest."""
+        labels, puts, deletes = throughput.series()
+        idle = not any(puts) and not any(deletes)
+        if idle and chart_idle['drawn']:
+            return
+        chart.show(labels, puts, deletes)
+        chart_idle['drawn'] = idle
 
     def on_key_change(event: KeyChangeEvent) -> None:
         throughput.add('put' if event.operation == 'put' else 'delete')
