@@ -411,6 +411,10 @@ class ApexApi:
         await self._json('POST', f'/features/{quote(name, safe="")}', 'Update feature flag',
                          json={'enabled': enabled, 'description': description})
 
+    async def read_json(self, path: str, what: str) -> Any:
+        """Any GET route's JSON (either envelope unwrapped): for read-only views of routes without a page."""
+        return await self._json('GET', path, what)
+
     async def check_token(self) -> None:
         """Raises AuthFailed when the backend refuses the token (used by sign-in)."""
         await self._call('GET', '/stats', 'Sign in')

@@ -1,33 +1,67 @@
-"""Angular pages not rebuilt yet: each route exists, inside the shell, and says so plainly.
+"""Angular pages not rebuilt yet: each route exists in the shell and tells the truth about it.
 
-Listed here (one module for all of them) so the navigation is complete; each gets its own module,
-named after its route, when it is built.
+The page asks the connected server for the route the Angular page read. Where the server does not
+have it (the current ApexStore lacks most of them) it says "not offered by this server"; where it
+does, it shows what the server returns, read-only, until the page is built. One module serves them
+all; each gets its own module, named after its route, when it is built.
 """
 
 from __future__ import annotations
 
+import json
+
 from nicegui import ui
 
-from ..context import PageContext
+from components.states import StatePanel
+
+from ..context import PageContext, fetch_shown
 from ..shell import NAV, page
 
 BUILT = {'/dashboard', '/keys', '/health', '/compaction', '/snapshots', '/backup', '/stats', '/features', '/admin',
          '/rate-limits'}
-WHAT = {
-    '/graphql': 'a GraphQL playground (/graphql)',
-    '/time-travel': 'per-note snapshots', '/notes': 'notes (/notes)', '/tags': 'tags (/tags)',
-    '/graph': 'a graph of linked notes (/notes/{path}/graph)',
+SOURCES = {  # route -> (what the Angular page showed, the GET route it read)
+    '/resilience': ('circuit breakers', '/admin/circuit_breakers'),
+    '/sql-runner': ('SQL queries', '/query'),
+    '/graphql': ('a GraphQL playground', '/graphql/playground'),
+    '/vector-search': ('vector indexes', '/vector/indexes'),
+    '/bulk-import': ('import jobs', '/admin/imports'),
+    '/notes': ('notes', '/notes'),
+    '/graph': ('the note graph', '/notes'),
+    '/tags': ('tags', '/tags'),
+    '/time-travel': ('note snapshots', '/notes/snapshots'),
+    '/replication': ('the replication topology', '/admin/replication'),
+    '/cdc': ('CDC configuration', '/admin/cdc'),
+    '/chaos': ('chaos experiments', '/admin/chaos'),
+    '/backpressure': ('backpressure settings', '/admin/backpressure'),
+    '/data-scrubber': ('scrubber jobs', '/admin/scrubber'),
+    '/webhooks': ('webhooks', '/admin/webhooks'),
+    '/pubsub': ('pub/sub topics', '/pubsub/topics'),
+    '/data-sync': ('sync jobs', '/admin/sync'),
+    '/wasm-plugins': ('WASM plugins', '/admin/wasm'),
+    '/access-control': ('access policies', '/admin/policies'),
+    '/server-config': ('server configuration', '/admin/config'),
+    '/telemetry': ('telemetry settings', '/admin/telemetry'),
+    '/quotas': ('quotas', '/admin/quotas'),
+    '/cicd': ('CI/CD fixtures', '/admin/cicd'),
 }
 
 
 def _planned(route: str, title: str) -> None:
+    what, source = SOURCES.get(route, (title.lower(), route))
+
     async def build(ctx: PageContext) -> None:
-        with ui.card().classes('w-full items-center py-10 gap-2').mark('planned-page'):
-            ui.icon('construction', size='xl').classes('text-gray-500')
-            ui.label(f'{title} is not part of the console yet.').classes('text-lg')
-            ui.label(f'The Angular page showed {WHAT.get(route, "data from routes the current ApexStore server")}'
-                     f'{"" if route in WHAT else " does not offer"}. The live pages are Dashboard, '
-                     'Key Explorer, Compaction, Health, Snapshots and Statistics.').classes('text-gray-500 text-center')
+        ui.label(f'{title}: {what}').classes('text-gray-500')
+        with ui.card().classes('w-full').mark('planned-page'):
+            state = StatePanel('planned-state')
+            state.loading()
+            data = await fetch_shown(ctx.api.read_json(source, title), state, title)
+            if data is None:
+                return
+            state.hide()
+            ui.label(f'The console does not have a {title} page yet. This is what the server answers on '
+                     f'GET {source}, read-only:').classes('text-sm text-gray-500')
+            ui.code(json.dumps(data, indent=2, ensure_ascii=False)[:100_000], language='json').classes('w-full')
+
     build.__name__ = f'planned_{route.strip("/").replace("-", "_")}'
     page(route, title)(build)
 
