@@ -411,6 +411,24 @@ class ApexApi:
         await self._json('POST', f'/features/{quote(name, safe="")}', 'Update feature flag',
                          json={'enabled': enabled, 'description': description})
 
+    async def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The raw GraphQL answer (`{data, errors}`); a 400 with GraphQL errors is an answer, not a failure."""
+        body: dict[str, Any] = {'query': query}
+        if variables:
+            body['variables'] = variables
+        try:
+            response = await self._client.post('/graphql', json=body)
+        except httpx.HTTPError as exc:
+            raise Unreachable(f'GraphQL: cannot reach the server ({type(exc).__name__})') from None
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if isinstance(answer, dict) and ('data' in answer or 'errors' in answer):
+            return answer
+        raise_for(response, 'GraphQL')
+        raise ServerError('GraphQL: the server did not answer with GraphQL JSON')
+
     async def read_json(self, path: str, what: str) -> Any:
         """Any GET route's JSON (either envelope unwrapped): for read-only views of routes without a page."""
         return await self._json('GET', path, what)

@@ -1,18 +1,14 @@
 """Importing this package registers every page (one module per route)."""
 
-from . import (
-               compaction,
-               dashboard,
-               features,
-               health,
-               key_explorer,
-               login,
-               planned,
-               rate_limits,
-               snapshots,
-               stats,
-               tokens,
-)
-
-__all__ = ['compaction', 'dashboard', 'features', 'health', 'key_explorer', 'login', 'planned', 'rate_limits',
-           'snapshots', 'stats', 'tokens']
+from . import compaction as compaction
+from . import dashboard as dashboard
+from . import features as features
+from . import graphql as graphql
+from . import health as health
+from . import key_explorer as key_explorer
+from . import login as login
+from . import planned as planned
+from . import rate_limits as rate_limits
+from . import snapshots as snapshots
+from . import stats as stats
+from . import tokens as tokens

@@ -18,11 +18,10 @@ from ..context import PageContext, fetch_shown
 from ..shell import NAV, page
 
 BUILT = {'/dashboard', '/keys', '/health', '/compaction', '/snapshots', '/backup', '/stats', '/features', '/admin',
-         '/rate-limits'}
+         '/rate-limits', '/graphql'}
 SOURCES = {  # route -> (what the Angular page showed, the GET route it read)
     '/resilience': ('circuit breakers', '/admin/circuit_breakers'),
     '/sql-runner': ('SQL queries', '/query'),
-    '/graphql': ('a GraphQL playground', '/graphql/playground'),
     '/vector-search': ('vector indexes', '/vector/indexes'),
     '/bulk-import': ('import jobs', '/admin/imports'),
     '/notes': ('notes', '/notes'),

@@ -330,3 +330,18 @@ def test_everything_survives_a_restart(tmp_path):
     assert httpx.get(backend.url + '/stats', headers={'Authorization': f'Bearer {raw}'}).status_code == 200
     backend.stop()
     backend.stop()
+
+
+class TestGraphQL:
+    def test_the_real_servers_schema_answers_queries_and_mutations(self, api):
+        api.put('/keys/user:1', json={'value': 'Alice'})
+        answer = api.post('/graphql', json={'query': '{ get(key: "user:1") keys scan(limit: 5) { key value } '
+                                                     'stats { memRecords sstFiles } }'}).json()
+        assert answer['data']['get'] == 'Alice' and answer['data']['keys'] == ['user:1']
+        assert answer['data']['scan'] == [{'key': 'user:1', 'value': 'Alice'}]
+        assert answer['data']['stats']['memRecords'] == 1
+        mutation = api.post('/graphql', json={'query': 'mutation { set(key: "g", value: "v") }'}).json()
+        assert mutation == {'data': {'set': True}}
+        assert api.get('/keys/g').json()['value'] == 'v'
+        wrong = api.post('/graphql', json={'query': '{ nope }'}).json()
+        assert wrong['data'] is None and 'nope' in wrong['errors'][0]['message']

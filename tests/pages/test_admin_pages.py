@@ -55,3 +55,20 @@ async def test_rate_limits_show_the_servers_limits(console_backend, user: User):
     await sign_in(user, next_page='/rate-limits')
     await user.should_see('/admin/compact')
     await user.should_see('5 requests per minute per client')
+
+
+async def test_graphql_playground_runs_queries_and_mutations(console_backend, user: User):
+    with admin_client(console_backend) as api:
+        api.put('/keys/user:1', json={'value': 'Alice'})
+    await sign_in(user, next_page='/graphql')
+    user.find(marker='graphql-run').click()
+    await eventually(lambda: '"value": "Alice"' in element(user, 'graphql-result').content)
+    user.find(marker='graphql-query').clear().type('mutation Set($k: String!) { set(key: $k, value: "from-gql") }')
+    user.find(marker='graphql-variables').type('{"k": "gql:1"}')
+    user.find(marker='graphql-run').click()
+    await eventually(lambda: '"set": true' in element(user, 'graphql-result').content)
+    with admin_client(console_backend) as api:
+        assert api.get('/keys/gql:1').json()['value'] == 'from-gql'
+    user.find(marker='graphql-query').clear().type('{ nope }')
+    user.find(marker='graphql-run').click()
+    await eventually(lambda: 'nope' in element(user, 'graphql-errors').text)
