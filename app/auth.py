@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+import weakref
 from dataclasses import dataclass, field
 
 from nicegui import app
@@ -33,6 +34,10 @@ class Session:
     api: ApexApi = field(repr=False)
     can_read: bool = True
     last_seen: float = field(default_factory=time.monotonic)
+    clients: weakref.WeakSet = field(default_factory=weakref.WeakSet, repr=False)  # open tabs of this session
+
+    def in_use(self) -> bool:
+        return any(not client.is_deleted for client in list(self.clients))
 
 
 _sessions: dict[str, Session] = {}
@@ -115,8 +120,14 @@ async def sign_out() -> None:
 
 
 async def expire_idle_sessions(max_idle_secs: float) -> int:
-    """Release credentials of sessions nobody used for a long time (last one out closes the socket)."""
+    """Release credentials of sessions nobody used for a long time (last one out closes the socket).
+
+    A session with a tab still open counts as used: live pages need no clicks to be useful.
+    """
     now = time.monotonic()
+    for session in _sessions.values():
+        if session.in_use():
+            session.last_seen = now
     stale = [s for s in _sessions.values() if now - s.last_seen > max_idle_secs]
     for session in stale:
         await end_session(session)

@@ -152,6 +152,7 @@ def page(route: str, title: str, *aliases: str) -> Callable:
             session = current_session()
             if session is None:
                 return RedirectResponse(f'/login?next={quote(route)}')
+            session.clients.add(ui.context.client)
             ctx = PageContext(session, route, embed=bool(embed))
             ui.page_title(f'{title} · ApexStore Console')
             with frame(title, ctx):

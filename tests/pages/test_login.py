@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from nicegui.testing import User
 
 from services.events import event_service
@@ -60,6 +62,10 @@ async def test_an_idle_session_expires_and_releases_its_connection(console_backe
     from app.auth import expire_idle_sessions
 
     await sign_in(user)
+    await asyncio.sleep(0.01)
+    assert await expire_idle_sessions(max_idle_secs=0) == 0  # a tab is open: still in use
+    user.client.delete()  # the tab closes
+    await asyncio.sleep(0.01)
     assert await expire_idle_sessions(max_idle_secs=0) == 1
     assert event_service.status(ADMIN_TOKEN).state == 'disconnected'
     await user.open('/keys')
