@@ -127,6 +127,31 @@ async def test_cdc_dialect_of_the_real_server_parses_into_the_same_models(compat
         await service.close()
 
 
+async def test_compactions_on_a_server_that_announces_none_are_derived(compat_backend):
+    """Own calls are announced as they happen; other clients' show up through /metrics counters."""
+    from services.api import ApexApi
+
+    service = EventService(compat_backend.url, timing=FAST)
+    api = ApexApi(compat_backend.url, ADMIN_TOKEN,
+                  on_admin_action=lambda event: service.note_admin_action(ADMIN_TOKEN, event))
+    try:
+        compactions = Collector(service.on_compaction_events(ADMIN_TOKEN))
+        service.connect(ADMIN_TOKEN)
+        await wait_for_state(service, ADMIN_TOKEN, 'connected')
+        await asyncio.sleep(0.3)  # the deriver's first /metrics read is its baseline
+        await api.flush()
+        await compactions.wait_for(lambda e: isinstance(e, CompactionEvent) and e.status == 'completed')
+        assert [(e.kind, e.status) for e in compactions.of(CompactionEvent)] == [('flush', 'started'),
+                                                                                 ('flush', 'completed')]
+        with admin_client(compat_backend) as other:
+            other.post('/admin/compact')
+        observed = await compactions.wait_for(lambda e: isinstance(e, CompactionEvent) and e.trigger == 'observed')
+        assert observed.kind == 'compaction' and observed.derived
+    finally:
+        await api.close()
+        await service.close()
+
+
 async def test_reconnects_after_the_backend_is_killed_and_restarted(backend, service):
     keys = Collector(service.on_key_changes(ADMIN_TOKEN))
     statuses = Collector(service.connection_status(ADMIN_TOKEN))
