@@ -46,6 +46,8 @@ body { font-family: Inter, system-ui, sans-serif; }
 .body--dark { background: #0d0f14; }
 .body--dark .q-card { background: #1a1e2a; }
 .body--dark .q-drawer { background: #13161e; }
+.q-header { color: #0f172a; }
+.body--dark .q-header { color: #f1f5f9; }
 .row-flash td { animation: flash 1.5s ease-out; }
 .row-new td { animation: flash-new 1.5s ease-out; }
 .row-deleted td { text-decoration: line-through; opacity: .55; }

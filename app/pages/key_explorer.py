@@ -155,6 +155,7 @@ async def key_explorer(ctx: PageContext) -> None:
         filtered_badge.set_visibility(bool(table.filter_text))
         table_title.text = scope.title
         more_button.set_visibility(scope.cursor is not None)
+        table.table.set_visibility(bool(table.rows))
         if not table.rows:
             table_state.empty('Use Lookup, Search or Full Scan to load data.')
         else:
