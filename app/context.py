@@ -12,7 +12,7 @@ from nicegui import app, background_tasks, ui
 
 from services.api import ApexApi, ApiError, AuthFailed, NotOffered
 from services.events import event_service
-from services.events.models import ConnectionStatus, Resync
+from services.events.models import ConnectionStatus, KeyChangeEvent, Resync
 
 from .auth import Session
 
@@ -61,6 +61,11 @@ class PageContext:
 
     def reconnect_now(self) -> None:
         event_service.reconnect_now(self.session.token)
+
+    def query(self, name: str) -> str | None:
+        """A query parameter of the page's URL (e.g. `/notes?open=ideas`)."""
+        request = ui.context.client.request
+        return request.query_params.get(name) if request is not None else None
 
     def draft(self, name: str) -> dict:
         """Unsaved form input that survives a forced sign-in (server-side, per browser)."""
@@ -112,6 +117,23 @@ async def fetch_shown(action: Awaitable[Any], state, feature: str, *, disable: A
     except ApiError as exc:
         state.error(exc.message)
     return None
+
+
+class OwnWrites:
+    """This page's own recent writes, so their events are not taken for another client's change."""
+
+    def __init__(self, window_secs: float = 5.0) -> None:
+        self.window = window_secs
+        self._writes: dict[str, tuple[str | None, float]] = {}
+
+    def remember(self, key: str, value: str | None) -> None:
+        self._writes[key] = (value, time.monotonic())
+
+    def is_own(self, event: KeyChangeEvent) -> bool:
+        value, at = self._writes.get(event.key, (None, 0.0))
+        if time.monotonic() - at > self.window:
+            return False
+        return (event.operation == 'delete' and value is None) or (event.operation == 'put' and value == event.value)
 
 
 class Coalescer:

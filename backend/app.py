@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute
 
 from .core import Backend
 from .http import ApiError
-from .routes import admin, extensions, faults, graphql, keys, streams
+from .routes import admin, extensions, faults, graphql, keys, notes, streams
 from .routes.streams import SyncHub
 from .tokens import TokenExpired, TokenInvalid
 
@@ -86,7 +86,7 @@ class ApexAuthMiddleware:
 
 
 def create_app(backend: Backend) -> Starlette:
-    routes: list[BaseRoute] = [*keys.routes, *admin.routes, *graphql.routes, *streams.routes]
+    routes: list[BaseRoute] = [*keys.routes, *admin.routes, *graphql.routes, *notes.routes, *streams.routes]
     if not backend.config.compat:
         routes.extend([*streams.poll_routes, *extensions.routes])
     if backend.config.dev_faults:

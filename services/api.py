@@ -181,6 +181,20 @@ class RateLimits(BaseModel):
     tracked_ips: list[TrackedClient] = []
 
 
+class Note(BaseModel):
+    path: str
+    content: str
+    frontmatter: dict[str, Any] = {}
+    links: list[str] = []
+    backlinks: list[str] = []
+    tags: list[str] = []
+
+
+class TagCount(BaseModel):
+    tag: str
+    count: int
+
+
 class TokenInfo(BaseModel):
     id: str
     name: str
@@ -388,6 +402,31 @@ class ApexApi:
             params['cursor'] = cursor
         return RecordPage.model_validate(await self._json(
             'GET', f'/admin/backups/{quote(snapshot_id, safe="")}/keys', 'Browse snapshot', params=params))
+
+    # -- notes and tags ----------------------------------------------------------------------------
+    async def notes(self, prefix: str = '') -> list[str]:
+        data = await self._json('GET', '/notes', 'List notes', params={'prefix': prefix} if prefix else None)
+        return [str(p) for p in data.get('notes', [])]
+
+    async def note(self, path: str) -> Note | None:
+        try:
+            return Note.model_validate(await self._json('GET', f'/notes/{quote(path, safe="")}', 'Read note'))
+        except NotFound:
+            return None
+
+    async def put_note(self, path: str, content: str) -> None:
+        await self._json('PUT', f'/notes/{quote(path, safe="")}', 'Save note', json={'content': content})
+
+    async def delete_note(self, path: str) -> None:
+        await self._json('DELETE', f'/notes/{quote(path, safe="")}', 'Delete note')
+
+    async def tags(self) -> list[TagCount]:
+        data = await self._json('GET', '/tags', 'List tags')
+        return [TagCount.model_validate(t) for t in data.get('tags', [])]
+
+    async def tag_notes(self, tag: str) -> list[str]:
+        data = await self._json('GET', f'/tags/{quote(tag, safe="")}/notes', 'Notes with tag')
+        return [str(p) for p in data.get('notes', [])]
 
     # -- tokens and flags ------------------------------------------------------------------------
     async def tokens(self) -> list[TokenInfo]:

@@ -7,8 +7,10 @@ from . import graphql as graphql
 from . import health as health
 from . import key_explorer as key_explorer
 from . import login as login
+from . import notes as notes
 from . import planned as planned
 from . import rate_limits as rate_limits
 from . import snapshots as snapshots
 from . import stats as stats
+from . import tags as tags
 from . import tokens as tokens

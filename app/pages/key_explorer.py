@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 from nicegui import ui
 
 from components.cards import card_header
 from components.confirm import confirm
+from components.conflict_banner import ConflictBanner
 from components.key_table import KeyTable
 from components.states import StatePanel
 from components.value_viewer import ValueViewer
 from services.api import ApiError, Record
 from services.events.models import KeyChangeEvent
 
-from ..context import Coalescer, PageContext, notify
+from ..context import Coalescer, OwnWrites, PageContext, notify
 from ..shell import page
 
 PAGE_SIZES = [50, 100, 250, 500, 1000]
@@ -71,7 +71,7 @@ class Scope:
 @page('/keys', 'Key Explorer')
 async def key_explorer(ctx: PageContext) -> None:
     scope = Scope()
-    own_writes: dict[str, tuple[str | None, float]] = {}
+    own = OwnWrites(OWN_WRITE_SECS)
     opened: dict[str, str | None] = {'key': None, 'value': None}
     insert_draft = ctx.draft('insert')
     batch_draft = ctx.draft('batch')
@@ -130,11 +130,9 @@ async def key_explorer(ctx: PageContext) -> None:
         with ui.row().classes('w-full items-center justify-between'):
             viewer_title = ui.label('').classes('font-semibold font-mono break-all').mark('viewer-title')
             ui.button(icon='close', on_click=lambda: viewer_card.set_visibility(False)).props('flat round dense')
-        with ui.row().classes('w-full items-center gap-2 p-2 rounded bg-amber-500/15') as conflict_banner:
-            conflict_text = ui.label('').classes('grow').mark('conflict-text')
-            ui.button('Reload', icon='refresh', on_click=lambda: reload_opened()).props('flat dense') \
-                .mark('conflict-reload')
-            ui.button('Keep mine', on_click=lambda: keep_mine()).props('flat dense').mark('conflict-keep')
+        conflict = ConflictBanner(on_reload=lambda: reload_opened(),
+                                  on_keep=lambda: notify('Kept your version; Save will overwrite the other change.',
+                                                         'info'))
         viewer = ValueViewer()
         editor = ui.textarea('Edit value').classes('w-full font-mono').props('autogrow').mark('editor') \
             .bind_value(editor_draft, 'value')
@@ -143,7 +141,6 @@ async def key_explorer(ctx: PageContext) -> None:
             ui.button('Delete', icon='delete', color='negative', on_click=lambda: delete(opened['key'] or '')) \
                 .props('flat')
     viewer_card.set_visibility(False)
-    conflict_banner.set_visibility(False)
 
     # -- rendering ---------------------------------------------------------------------------------
     def render() -> None:
@@ -225,15 +222,6 @@ async def key_explorer(ctx: PageContext) -> None:
     page_size.on_value_change(lambda: load(scope.mode, scope.query, scope.title))
 
     # -- single-key actions ------------------------------------------------------------------------
-    def remember_own(key: str, value: str | None) -> None:
-        own_writes[key] = (value, time.monotonic())
-
-    def is_own(event: KeyChangeEvent) -> bool:
-        value, at = own_writes.get(event.key, (None, 0.0))
-        if time.monotonic() - at > OWN_WRITE_SECS:
-            return False
-        return (event.operation == 'delete' and value is None) or (event.operation == 'put' and value == event.value)
-
     async def lookup() -> None:
         key = lookup_key.value or ''
         if key:
@@ -245,7 +233,7 @@ async def key_explorer(ctx: PageContext) -> None:
             notify('Enter a key.', 'warning')
             return
         ttl = int(insert_ttl.value) if insert_ttl.value else None
-        remember_own(key, value)
+        own.remember(key, value)
         insert_button.props('loading')
         try:
             await ctx.api.put_key(key, value, ttl)
@@ -267,7 +255,7 @@ async def key_explorer(ctx: PageContext) -> None:
             notify(problem or 'Invalid batch', 'error')
             return
         for r in records:
-            remember_own(r.key, r.value)
+            own.remember(r.key, r.value)
         try:
             count = await ctx.api.batch_put(records)
         except ApiError as exc:
@@ -286,7 +274,7 @@ async def key_explorer(ctx: PageContext) -> None:
     async def delete(key: str) -> None:
         if not key or not await confirm('Delete key', f'Delete "{key}"? This cannot be undone.'):
             return
-        remember_own(key, None)
+        own.remember(key, None)
         try:
             await ctx.api.delete_key(key)
         except ApiError as exc:
@@ -325,7 +313,7 @@ async def key_explorer(ctx: PageContext) -> None:
         viewer_title.text = key
         viewer.show(key, value)
         editor.value = value
-        conflict_banner.set_visibility(False)
+        conflict.hide()
         viewer_card.set_visibility(True)
 
     async def save() -> None:
@@ -333,7 +321,7 @@ async def key_explorer(ctx: PageContext) -> None:
         if key is None:
             return
         value = editor.value or ''
-        remember_own(key, value)
+        own.remember(key, value)
         try:
             await ctx.api.put_key(key, value)
         except ApiError as exc:
@@ -341,7 +329,7 @@ async def key_explorer(ctx: PageContext) -> None:
             return
         opened['value'] = value
         viewer.show(key, value)
-        conflict_banner.set_visibility(False)
+        conflict.hide()
         table.upsert(key, value)
         render()
         notify(f'Key "{key}" saved', 'success')
@@ -349,10 +337,6 @@ async def key_explorer(ctx: PageContext) -> None:
     async def reload_opened() -> None:
         if opened['key'] is not None:
             await open_key(opened['key'])
-
-    def keep_mine() -> None:
-        conflict_banner.set_visibility(False)
-        notify('Kept your version; Save will overwrite the other change.', 'info')
 
     lookup_button.on_click(lookup)
     lookup_key.on('keydown.enter', lookup)
@@ -362,26 +346,24 @@ async def key_explorer(ctx: PageContext) -> None:
 
     # -- live --------------------------------------------------------------------------------------
     def on_key_change(event: KeyChangeEvent) -> None:
-        own = is_own(event)
+        mine = own.is_own(event)
         if event.operation == 'delete_prefix':
             for key in [k for k in table.rows if k.startswith(event.key)]:
                 table.mark_deleted(key)
-            if opened['key'] and opened['key'].startswith(event.key) and not own:
+            if opened['key'] and opened['key'].startswith(event.key) and not mine:
                 flag_conflict('deleted')
         elif event.operation == 'delete':
             table.mark_deleted(event.key)
-            if opened['key'] == event.key and not own:
+            if opened['key'] == event.key and not mine:
                 flag_conflict('deleted')
         elif event.key in table.rows or (scope.matches(event.key) and scope.loaded(event.key)):
             table.upsert(event.key, event.value if event.value is not None else f'({event.value_size:,} bytes)')
-            if opened['key'] == event.key and not own:
+            if opened['key'] == event.key and not mine:
                 flag_conflict('changed')
         live.mark()
 
     def flag_conflict(what: str) -> None:
-        conflict_text.text = (f'This key was {what} by another client. Reload to see the new version, '
-                              'or keep yours (Save would overwrite it).')
-        conflict_banner.set_visibility(True)
+        conflict.show(what)
 
     ctx.on('on_key_changes', on_key_change)
     ctx.watch_prefix('')

@@ -345,3 +345,21 @@ class TestGraphQL:
         assert api.get('/keys/g').json()['value'] == 'v'
         wrong = api.post('/graphql', json={'query': '{ nope }'}).json()
         assert wrong['data'] is None and 'nope' in wrong['errors'][0]['message']
+
+
+class TestNotes:
+    def test_notes_links_backlinks_and_tags(self, api):
+        assert api.put('/notes/ideas', json={'content': '---\ntitle: Ideas\n---\nSee [[plans]] #Work #draft'}).json() \
+            == {'status': 'ok', 'path': 'ideas'}
+        api.put('/notes/plans', json={'content': 'Back to [[ideas]] #work'})
+        assert api.get('/notes').json() == {'notes': ['ideas', 'plans']}
+        note = api.get('/notes/ideas').json()
+        assert note == {'path': 'ideas', 'content': '---\ntitle: Ideas\n---\nSee [[plans]] #Work #draft',
+                        'frontmatter': {'title': 'Ideas'}, 'links': ['plans'], 'backlinks': ['plans'],
+                        'tags': ['draft', 'work']}
+        assert api.get('/tags').json() == {'tags': [{'tag': 'draft', 'count': 1}, {'tag': 'work', 'count': 2}]}
+        assert api.get('/tags/work/notes').json() == {'tag': 'work', 'notes': ['ideas', 'plans'], 'cursor': None}
+        assert api.get('/keys/note:plans').json()['value'] == 'Back to [[ideas]] #work'  # ordinary keys
+        assert api.delete('/notes/plans').json() == {'status': 'ok'}
+        missing = api.get('/notes/plans')
+        assert missing.status_code == 404 and missing.json() == {'error': 'note not found'}

@@ -78,6 +78,21 @@ def test_an_html_key_renders_as_text_on_every_live_page(console_backend, screen:
         assert_no_injection(screen)
 
 
+def test_note_markdown_is_sanitised(console_backend, screen: Screen):
+    with admin_client(console_backend) as other:
+        other.put('/notes/evil', json={'content': f'# Title\n\n{EVIL}\n\n<script>alert(2)</script>'})
+    screen.allowed_js_errors.append('/x - Failed to load resource')  # the harmless <img src=x> that remains
+    sign_in_with_link(screen, '/notes?open=evil')
+    screen.should_contain('Title')
+    time.sleep(0.5)
+    try:
+        screen.selenium.switch_to.alert.dismiss()
+        raise AssertionError('an alert fired from a note')
+    except NoAlertPresentException:
+        pass
+    assert not screen.selenium.find_elements(By.CSS_SELECTOR, 'img[onerror]')
+
+
 def test_sign_out_closes_the_session(console_backend, screen: Screen):
     sign_in_with_link(screen)
     wait_live(screen)

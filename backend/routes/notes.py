@@ -1,0 +1,125 @@
+"""Notes and tags (reference §2.9, the subset the console uses): notes are ordinary `note:{path}` keys.
+
+Like the real server, notes live in the default column family, so writes emit key changes and show up
+in the key explorer. Links (`[[target]]`), tags (`#tag`) and a simple `key: value` front matter are
+parsed from the content on read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from pydantic import BaseModel, StrictStr
+from starlette.requests import Request
+from starlette.routing import Route
+
+from ..http import int_param, plain, plain_error, read_body, require
+from ..storage import DEFAULT_CF, prefix_end
+from ..tokens import Permission
+
+NOTE_PREFIX = 'note:'
+MAX_NOTES = 10_000
+_LINK = re.compile(r'\[\[([^\[\]|#]+)(?:[|#][^\[\]]*)?\]\]')
+_TAG = re.compile(r'(?:^|\s)#([\w/-]+)')
+_FRONT = re.compile(r'^---\n(.*?)\n---\n?', re.S)
+
+
+class NoteBody(BaseModel):
+    content: StrictStr
+
+
+def parse_note(content: str) -> tuple[dict[str, str], list[str], list[str]]:
+    """(front matter, links, tags) of a note's Markdown."""
+    front: dict[str, str] = {}
+    body = content
+    if match := _FRONT.match(content):
+        body = content[match.end():]
+        for line in match.group(1).splitlines():
+            key, sep, value = line.partition(':')
+            if sep and key.strip():
+                front[key.strip()] = value.strip()
+    links = sorted({link.strip() for link in _LINK.findall(body)})
+    tags = sorted({tag.lower() for tag in _TAG.findall(body)})
+    return front, links, tags
+
+
+def _all_notes(request: Request) -> dict[str, str]:
+    store = request.app.state.backend.store
+    lower = NOTE_PREFIX.encode()
+    rows = store.scan(DEFAULT_CF, lower, prefix_end(lower), limit=MAX_NOTES)
+    return {k.decode(errors='replace')[len(NOTE_PREFIX):]: v.decode(errors='replace') for k, v in rows}
+
+
+async def list_notes(request: Request):
+    require(request, Permission.Read)
+    prefix = request.query_params.get('prefix') or ''
+    return plain({'notes': sorted(p for p in _all_notes(request) if p.startswith(prefix))})
+
+
+async def get_note(request: Request):
+    require(request, Permission.Read)
+    path = request.path_params['path']
+    notes = _all_notes(request)
+    if path not in notes:
+        raise plain_error(404, 'note not found')
+    front, links, tags = parse_note(notes[path])
+    backlinks = sorted(p for p, content in notes.items() if p != path and path in parse_note(content)[1])
+    return plain({'path': path, 'content': notes[path], 'frontmatter': front, 'links': links,
+                  'backlinks': backlinks, 'tags': tags})
+
+
+async def put_note(request: Request):
+    require(request, Permission.Write)
+    path = request.path_params['path']
+    body = await read_body(request, NoteBody, request.app.state.backend.config.max_body_bytes)
+    request.app.state.backend.write([(NOTE_PREFIX + path, body.content, None)])
+    return plain({'status': 'ok', 'path': path})
+
+
+async def delete_note(request: Request):
+    require(request, Permission.Delete)
+    request.app.state.backend.write([(NOTE_PREFIX + request.path_params['path'], None, None)])
+    return plain({'status': 'ok'})
+
+
+async def note_links(request: Request):
+    require(request, Permission.Read)
+    notes = _all_notes(request)
+    path = request.path_params['path']
+    if path not in notes:
+        raise plain_error(404, 'note not found')
+    return plain({'links': parse_note(notes[path])[1]})
+
+
+async def note_backlinks(request: Request):
+    require(request, Permission.Read)
+    path = request.path_params['path']
+    notes = _all_notes(request)
+    return plain({'backlinks': sorted(p for p, c in notes.items() if p != path and path in parse_note(c)[1])})
+
+
+async def list_tags(request: Request):
+    require(request, Permission.Read)
+    counts = Counter(tag for content in _all_notes(request).values() for tag in parse_note(content)[2])
+    return plain({'tags': [{'tag': tag, 'count': n} for tag, n in sorted(counts.items())]})
+
+
+async def tag_notes(request: Request):
+    require(request, Permission.Read)
+    tag = request.path_params['tag'].lower()
+    limit = int_param(request, 'limit', 50, 1000)
+    matching = sorted(p for p, c in _all_notes(request).items() if tag in parse_note(c)[2])
+    return plain({'tag': tag, 'notes': matching[:limit], 'cursor': None})
+
+
+routes = [
+    Route('/notes', list_notes, methods=['GET']),
+    Route('/notes/{path}/links', note_links, methods=['GET']),
+    Route('/notes/{path}/backlinks', note_backlinks, methods=['GET']),
+    Route('/notes/{path}', get_note, methods=['GET']),
+    Route('/notes/{path}', put_note, methods=['PUT']),
+    Route('/notes/{path}', delete_note, methods=['DELETE']),
+    Route('/tags', list_tags, methods=['GET']),
+    Route('/tags/{tag}/notes', tag_notes, methods=['GET']),
+]
