@@ -190,6 +190,23 @@ class Note(BaseModel):
     tags: list[str] = []
 
 
+class GraphNode(BaseModel):
+    id: str
+    label: str = ''
+    type: str = 'note'
+
+
+class GraphEdge(BaseModel):
+    source: str
+    target: str
+
+
+class NoteGraph(BaseModel):
+    root: str
+    nodes: list[GraphNode] = []
+    edges: list[GraphEdge] = []
+
+
 class TagCount(BaseModel):
     tag: str
     count: int
@@ -419,6 +436,10 @@ class ApexApi:
 
     async def delete_note(self, path: str) -> None:
         await self._json('DELETE', f'/notes/{quote(path, safe="")}', 'Delete note')
+
+    async def note_graph(self, path: str, depth: int = 1) -> NoteGraph:
+        return NoteGraph.model_validate(await self._json(
+            'GET', f'/notes/{quote(path, safe="")}/graph', 'Note graph', params={'depth': str(depth)}))
 
     async def tags(self) -> list[TagCount]:
         data = await self._json('GET', '/tags', 'List tags')

@@ -3,6 +3,7 @@
 from . import compaction as compaction
 from . import dashboard as dashboard
 from . import features as features
+from . import graph as graph
 from . import graphql as graphql
 from . import health as health
 from . import key_explorer as key_explorer

@@ -18,13 +18,13 @@ from ..context import PageContext, fetch_shown
 from ..shell import NAV, page
 
 BUILT = {'/dashboard', '/keys', '/health', '/compaction', '/snapshots', '/backup', '/stats', '/features', '/admin',
-         '/rate-limits', '/graphql', '/notes', '/tags'}
+         '/rate-limits', '/graphql', '/notes', '/tags',
+         '/graph'}
 SOURCES = {  # route -> (what the Angular page showed, the GET route it read)
     '/resilience': ('circuit breakers', '/admin/circuit_breakers'),
     '/sql-runner': ('SQL queries', '/query'),
     '/vector-search': ('vector indexes', '/vector/indexes'),
     '/bulk-import': ('import jobs', '/admin/imports'),
-    '/graph': ('the note graph', '/notes'),
     '/time-travel': ('note snapshots', '/notes/snapshots'),
     '/replication': ('the replication topology', '/admin/replication'),
     '/cdc': ('CDC configuration', '/admin/cdc'),

@@ -99,6 +99,32 @@ async def note_backlinks(request: Request):
     return plain({'backlinks': sorted(p for p, c in notes.items() if p != path and path in parse_note(c)[1])})
 
 
+async def note_graph(request: Request):
+    """Notes within `depth` hops of one note, along links in both directions: `{root, nodes, edges}`."""
+    require(request, Permission.Read)
+    root = request.path_params['path']
+    depth = max(1, min(int_param(request, 'depth', 1, 5), 5))
+    max_nodes = max(1, int_param(request, 'max_nodes', 100, 500))
+    notes = _all_notes(request)
+    if root not in notes:
+        raise plain_error(404, 'note not found')
+    links = {path: parse_note(content)[1] for path, content in notes.items()}
+    seen, frontier, edges = {root}, [root], set()
+    for _ in range(depth):
+        following = []
+        for path in frontier:
+            neighbours = links.get(path, []) + [p for p, targets in links.items() if path in targets]
+            for other in neighbours:
+                edges.add((path, other) if other in links.get(path, []) else (other, path))
+                if other not in seen and len(seen) < max_nodes:
+                    seen.add(other)
+                    following.append(other)
+        frontier = following
+    nodes = [{'id': p, 'label': p, 'type': 'note' if p in notes else 'missing'} for p in sorted(seen)]
+    return plain({'root': root, 'nodes': nodes,
+                  'edges': [{'source': s, 'target': t} for s, t in sorted(edges) if s in seen and t in seen]})
+
+
 async def list_tags(request: Request):
     require(request, Permission.Read)
     counts = Counter(tag for content in _all_notes(request).values() for tag in parse_note(content)[2])
@@ -117,6 +143,7 @@ routes = [
     Route('/notes', list_notes, methods=['GET']),
     Route('/notes/{path}/links', note_links, methods=['GET']),
     Route('/notes/{path}/backlinks', note_backlinks, methods=['GET']),
+    Route('/notes/{path}/graph', note_graph, methods=['GET']),
     Route('/notes/{path}', get_note, methods=['GET']),
     Route('/notes/{path}', put_note, methods=['PUT']),
     Route('/notes/{path}', delete_note, methods=['DELETE']),

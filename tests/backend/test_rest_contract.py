@@ -360,6 +360,12 @@ class TestNotes:
         assert api.get('/tags').json() == {'tags': [{'tag': 'draft', 'count': 1}, {'tag': 'work', 'count': 2}]}
         assert api.get('/tags/work/notes').json() == {'tag': 'work', 'notes': ['ideas', 'plans'], 'cursor': None}
         assert api.get('/keys/note:plans').json()['value'] == 'Back to [[ideas]] #work'  # ordinary keys
+        api.put('/notes/far', json={'content': 'links [[plans]] and [[ghost]]'})
+        graph = api.get('/notes/ideas/graph', params={'depth': 2}).json()
+        assert graph['root'] == 'ideas'
+        assert {n['id']: n['type'] for n in graph['nodes']} == {'ideas': 'note', 'plans': 'note', 'far': 'note'}
+        assert {(e['source'], e['target']) for e in graph['edges']} == {('ideas', 'plans'), ('plans', 'ideas'),
+                                                                        ('far', 'plans')}
         assert api.delete('/notes/plans').json() == {'status': 'ok'}
         missing = api.get('/notes/plans')
         assert missing.status_code == 404 and missing.json() == {'error': 'note not found'}

@@ -54,3 +54,17 @@ async def test_tags_count_notes_and_update_live(console_backend, user: User):
     with admin_client(console_backend) as api:
         api.put('/notes/c', json={'content': '#garden'})
     await user.should_see('#garden · 1')
+
+
+async def test_graph_view_draws_the_notes_around_one_and_follows_changes(console_backend, user: User):
+    with admin_client(console_backend) as api:
+        api.put('/notes/hub', json={'content': '[[a]] [[b]]'})
+        api.put('/notes/a', json={'content': 'back to [[hub]]'})
+    await sign_in(user, next_page='/graph?root=hub')
+    chart = element(user, 'graph-chart')
+    await eventually(lambda: {d['name'] for d in chart.options['series'][0]['data']} == {'hub', 'a', 'b'})
+    await eventually(lambda: badge_state(user) == 'connected')
+    with admin_client(console_backend) as api:
+        api.put('/notes/b', json={'content': 'links [[c]]'})
+    await eventually(lambda: 'c' in {d['name'] for d in element(user, 'graph-chart').options['series'][0]['data']},
+                     message='the graph should redraw when a note changes')
