@@ -18,8 +18,8 @@ def graph_options(graph: NoteGraph) -> dict:
         'tooltip': {},
         'series': [{
             'type': 'graph', 'layout': 'force', 'roam': True, 'draggable': True,
-            'force': {'repulsion': 220, 'edgeLength': 90},
-            'label': {'show': True, 'color': '#94a3b8'},
+            'force': {'repulsion': 600, 'edgeLength': 150}, 'zoom': 1.6,
+            'label': {'show': True, 'color': '#94a3b8', 'fontSize': 13, 'position': 'right'},
             'edgeSymbol': ['none', 'arrow'],
             'data': [{'name': n.id, 'symbolSize': 26 if n.id == graph.root else 16,
                       'itemStyle': {'color': '#f97316' if n.id == graph.root else

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import quote
+
 from nicegui import ui
 
 from components.confirm import confirm
@@ -14,6 +17,15 @@ from ..context import Coalescer, OwnWrites, PageContext, fetch_shown, notify
 from ..shell import page
 
 NOTE_KEY_PREFIX = 'note:'
+_FRONT_MATTER = re.compile(r'^---\n.*?\n---\n?', re.S)
+_WIKI_LINK = re.compile(r'\[\[([^\[\]|#]+)(?:\|([^\[\]]+))?\]\]')
+
+
+def preview_markdown(content: str) -> str:
+    """The note as Markdown to render: front matter removed (shown as chips), [[links]] made clickable."""
+    body = _FRONT_MATTER.sub('', content, count=1)
+    return _WIKI_LINK.sub(lambda m: f'[{(m.group(2) or m.group(1)).strip()}](/notes?open={quote(m.group(1).strip())})',
+                          body)
 
 
 @page('/notes', 'Notes')
@@ -73,11 +85,13 @@ async def notes(ctx: PageContext) -> None:
     def show(note: Note) -> None:
         opened['note'] = note
         title.text = note.path
-        preview.content = note.content
+        preview.content = preview_markdown(note.content)
         editor.value = note.content
         conflict.hide()
         chips.clear()
         with chips:
+            for key, value in note.frontmatter.items():
+                ui.chip(f'{key}: {value}', color='grey').props('dense outline')
             for tag in note.tags:
                 ui.chip(f'#{tag}', color='primary').props('dense outline')
             for link in note.links:

@@ -21,7 +21,7 @@ async def test_create_edit_and_link_notes(console_backend, user: User):
     user.find(marker='note-editor').clear().type('# Ideas\nSee [[plans]] #work #draft')
     user.find(marker='note-save').click()
     await user.should_see('Note "ideas" saved')
-    assert '# Ideas' in element(user, 'note-preview').content
+    assert element(user, 'note-preview').content == '# Ideas\nSee [plans](/notes?open=plans) #work #draft'
     await user.should_see('#draft')
     await user.should_see('← plans')  # the backlink from the other note
     with admin_client(console_backend) as api:
