@@ -36,6 +36,13 @@ class StatePanel:
         self._show('extension_off', f'{feature} is not offered by this server. '
                    'The connected ApexStore does not have this route; nothing is wrong with your data.')
 
+    def settle(self, has_content: bool, empty_text: str) -> None:
+        """After a load: nothing in the way when there is content, the empty message when there is none."""
+        if has_content:
+            self.hide()
+        else:
+            self.empty(empty_text)
+
     def hide(self) -> None:
         self.container.clear()
         self.container.set_visibility(False)

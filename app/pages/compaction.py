@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import deque
 
 from nicegui import ui
@@ -10,6 +9,7 @@ from nicegui import ui
 from components.charts import LevelChart
 from components.confirm import confirm
 from components.feed import ChangeFeed
+from components.page_header import PageHeader
 from components.states import StatePanel
 from services.api import ApiError, ColumnFamily, LevelRow, NotOffered, Stats
 from services.events.models import CompactionEvent
@@ -62,11 +62,7 @@ async def compaction(ctx: PageContext) -> None:
     state: dict = {'stats': None, 'families': None, 'running': False}
     history: deque[CompactionEvent] = deque(maxlen=50)
 
-    with ui.row().classes('w-full items-center justify-between'):
-        ui.label('LSM-Tree level compaction and memtable flush management').classes('text-gray-500')
-        with ui.row().classes('items-center gap-2'):
-            last_badge = ui.badge('Last: —', color='grey')
-            refresh_button = ui.button('Refresh', icon='refresh').props('flat')
+    header = PageHeader('LSM-Tree level compaction and memtable flush management')
 
     with ui.row().classes('w-full gap-4 items-stretch'):
         with ui.card().classes('grow basis-80'):
@@ -124,9 +120,9 @@ async def compaction(ctx: PageContext) -> None:
                 chart.show([lv.files for lv in family.levels], [lv.bytes // 1024 for lv in family.levels])
                 levels_badge.text = f'{sum(1 for lv in family.levels if lv.files)} levels'
             level_table.rows = rows
-            level_state.hide() if rows else level_state.empty('No level data yet.')
+            level_state.settle(bool(rows), 'No level data yet.')
         level_table.update()
-        last_badge.text = f'Last: {time.strftime("%H:%M:%S")}'
+        header.stamp()
         feed.render()
 
     live = Coalescer(render, rate=10)
@@ -200,7 +196,7 @@ async def compaction(ctx: PageContext) -> None:
                     family.levels = [LevelRow(**lv) for lv in levels]
         live.mark()
 
-    refresh_button.on_click(load)
+    header.button.on_click(load)
     flush_button.on_click(flush)
     compact_button.on_click(compact)
     cf_select.on_value_change(render)

@@ -33,10 +33,7 @@ async def features(ctx: PageContext) -> None:
     def render() -> None:
         listing.clear()
         count.text = str(len(flags))
-        if not flags:
-            state.empty('No feature flags yet.')
-            return
-        state.hide()
+        state.settle(bool(flags), 'No feature flags yet.')
         with listing:
             for flag in sorted(flags.values(), key=lambda f: f.name):
                 with ui.row().classes('w-full items-center gap-3'):

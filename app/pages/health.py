@@ -7,6 +7,7 @@ import time
 from nicegui import ui
 
 from components.feed import ChangeFeed
+from components.page_header import PageHeader
 from services.api import ApiError, HealthCheck, ProbeResult
 from services.events.models import HealthEvent
 
@@ -65,11 +66,7 @@ class ProbeCard:
 async def health(ctx: PageContext) -> None:
     results: dict[str, bool | None] = {name: None for name, _ in PROBES}
 
-    with ui.row().classes('w-full items-center justify-between'):
-        ui.label('Health probe status for the ApexStore backend').classes('text-gray-500')
-        with ui.row().classes('items-center gap-2'):
-            last_badge = ui.badge('Last: —', color='grey')
-            check_all_button = ui.button('Check All', icon='done_all').mark('check-all')
+    header = PageHeader('Health probe status for the ApexStore backend', 'Check All', 'done_all', 'check-all')
 
     with ui.card().classes('w-full').mark('health-banner') as banner:
         with ui.row().classes('items-center gap-3'):
@@ -98,7 +95,7 @@ async def health(ctx: PageContext) -> None:
         banner_title.text, banner_text.text = title, text
         banner_icon.name = icon
         banner_icon.classes(replace=f'text-{color}')
-        last_badge.text = f'Last: {time.strftime("%H:%M:%S")}'
+        header.stamp()
 
     def show_probe(result: ProbeResult) -> None:
         results[result.name] = result.healthy
@@ -139,7 +136,7 @@ async def health(ctx: PageContext) -> None:
         timeline.render()
         render_banner()
 
-    check_all_button.on_click(lambda: check_all(True))
+    header.button.on_click(lambda: check_all(True))
     ctx.on('on_health_events', on_health)
 
     async def refetch() -> None:

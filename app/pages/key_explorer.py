@@ -153,10 +153,7 @@ async def key_explorer(ctx: PageContext) -> None:
         table_title.text = scope.title
         more_button.set_visibility(scope.cursor is not None)
         table.table.set_visibility(bool(table.rows))
-        if not table.rows:
-            table_state.empty('Use Lookup, Search or Full Scan to load data.')
-        else:
-            table_state.hide()
+        table_state.settle(bool(table.rows), 'Use Lookup, Search or Full Scan to load data.')
 
     live = Coalescer(render, rate=10)
     filter_input.on_value_change(render)

@@ -70,10 +70,7 @@ async def notes(ctx: PageContext) -> None:
                 active = 'text-primary' if opened['note'] and opened['note'].path == path else ''
                 ui.button(path, on_click=lambda p=path: open_note(p)).props('flat dense no-caps align=left') \
                     .classes(f'w-full font-mono {active}')
-        if paths:
-            state.hide()
-        else:
-            state.empty('No notes yet.')
+        state.settle(bool(paths), 'No notes yet.')
 
     async def load() -> None:
         found = await fetch_shown(ctx.api.notes(), state, 'Notes')

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 from nicegui import ui
 
+from components.page_header import PageHeader
 from components.states import StatePanel
 
 from ..context import PageContext, fetch_shown
@@ -20,11 +19,7 @@ COLUMNS = [
 
 @page('/rate-limits', 'Rate Limits')
 async def rate_limits(ctx: PageContext) -> None:
-    with ui.row().classes('w-full items-center justify-between'):
-        ui.label('Current rate limit state for API endpoints').classes('text-gray-500')
-        with ui.row().classes('items-center gap-2'):
-            last = ui.badge('Last: —', color='grey')
-            refresh = ui.button('Refresh', icon='refresh').props('flat')
+    header = PageHeader('Current rate limit state for API endpoints')
     state = StatePanel('limits-state')
     with ui.row().classes('w-full gap-4') as cards:
         pass
@@ -49,8 +44,8 @@ async def rate_limits(ctx: PageContext) -> None:
                        'busiest': max(c.endpoint_counts, key=c.endpoint_counts.get) if c.endpoint_counts else '—'}
                       for c in data.tracked_ips]
         table.update()
-        last.text = f'Last: {time.strftime("%H:%M:%S")}'
+        header.stamp()
 
-    refresh.on_click(load)
+    header.button.on_click(load)
     ctx.on_resync(load)
     await load()

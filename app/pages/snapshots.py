@@ -92,10 +92,7 @@ async def snapshots(ctx: PageContext) -> None:
         table.rows = [row(s) for s in sorted(items.values(), key=lambda s: s.created_at, reverse=True)]
         table.update()
         count_badge.text = str(len(items))
-        if not items:
-            state.empty('No snapshots yet. Create one to capture the store as it is now.')
-        else:
-            state.hide()
+        state.settle(bool(items), 'No snapshots yet. Create one to capture the store as it is now.')
         activity.set_visibility(bool(busy))
         activity_text.text = '; '.join(busy.values())
 

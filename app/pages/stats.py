@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 from nicegui import ui
 
+from components.page_header import PageHeader
 from components.states import StatePanel
 from services.api import ApiError
 
@@ -23,11 +22,7 @@ COLUMNS = [{'name': 'name', 'label': 'Metric', 'field': 'name', 'align': 'left'}
 
 @page('/stats', 'Statistics')
 async def statistics(ctx: PageContext) -> None:
-    with ui.row().classes('w-full items-center justify-between'):
-        ui.label('Storage engine statistics and operation counters').classes('text-gray-500')
-        with ui.row().classes('items-center gap-2'):
-            last = ui.badge('Last: —', color='grey')
-            refresh = ui.button('Refresh', icon='refresh').props('flat')
+    header = PageHeader('Storage engine statistics and operation counters')
     state = StatePanel('stats-state')
     with ui.row().classes('w-full gap-4 items-start'):
         with ui.card().classes('grow basis-80'):
@@ -52,10 +47,10 @@ async def statistics(ctx: PageContext) -> None:
                           'value': f'{v:,.0f}'} for k, v in sorted(metrics.items())]
         engine.update()
         counters.update()
-        last.text = f'Last: {time.strftime("%H:%M:%S")}'
+        header.stamp()
 
     live = Coalescer(load, rate=2)
-    refresh.on_click(load)
+    header.button.on_click(load)
     ctx.on('events', lambda _event: live.mark())
     ctx.on_resync(load)
     await load()

@@ -30,10 +30,7 @@ async def tags(ctx: PageContext) -> None:
             for item in found:
                 ui.chip(f'#{item.tag} · {item.count}', on_click=lambda t=item.tag: show_tag(t)) \
                     .props('clickable outline color=primary')
-        if found:
-            state.hide()
-        else:
-            state.empty('No tags yet. Write #tag in a note.')
+        state.settle(bool(found), 'No tags yet. Write #tag in a note.')
 
     async def load() -> None:
         found = await fetch_shown(ctx.api.tags(), state, 'Tags')

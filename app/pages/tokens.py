@@ -63,7 +63,7 @@ async def tokens(ctx: PageContext) -> None:
                        'created': when(t.created_at), 'expires': when(t.expires_at)} for t in items.values()]
         table.update()
         count.text = str(len(items))
-        state.hide() if items else state.empty('No tokens yet.')
+        state.settle(bool(items), 'No tokens yet.')
 
     async def load() -> None:
         found = await fetch_shown(ctx.api.tokens(), state, 'Token management', disable=create)
