@@ -19,7 +19,7 @@ from ..shell import NAV, page
 
 BUILT = {'/dashboard', '/keys', '/health', '/compaction', '/snapshots', '/backup', '/stats', '/features', '/admin',
          '/rate-limits', '/graphql', '/notes', '/tags',
-         '/graph'}
+         '/graph', '/cdc'}
 SOURCES = {  # route -> (what the Angular page showed, the GET route it read)
     '/resilience': ('circuit breakers', '/admin/circuit_breakers'),
     '/sql-runner': ('SQL queries', '/query'),
@@ -27,7 +27,6 @@ SOURCES = {  # route -> (what the Angular page showed, the GET route it read)
     '/bulk-import': ('import jobs', '/admin/imports'),
     '/time-travel': ('note snapshots', '/notes/snapshots'),
     '/replication': ('the replication topology', '/admin/replication'),
-    '/cdc': ('CDC configuration', '/admin/cdc'),
     '/chaos': ('chaos experiments', '/admin/chaos'),
     '/backpressure': ('backpressure settings', '/admin/backpressure'),
     '/data-scrubber': ('scrubber jobs', '/admin/scrubber'),

@@ -96,3 +96,17 @@ async def test_a_pages_subscriptions_end_when_its_browser_tab_goes_away(console_
     assert len(hub.subscriptions) > on_dashboard  # both tabs are live
     dashboard_client.delete()  # what NiceGUI does when a tab closes
     await eventually(lambda: len(hub.subscriptions) == on_dashboard, message='the closed tab still subscribes')
+
+
+async def test_the_cdc_page_tails_the_change_stream_and_can_pause(console_backend, user: User):
+    await sign_in(user, next_page='/cdc')
+    await eventually(lambda: badge_state(user) == 'connected')
+    with admin_client(console_backend) as other:
+        other.put('/keys/tail:1', json={'value': 'one'})
+        other.post('/admin/flush')
+    await eventually(lambda: {r['subject'] for r in element(user, 'cdc-table').rows} >= {'tail:1', 'default'})
+    user.find(marker='cdc-pause').click()
+    with admin_client(console_backend) as other:
+        other.put('/keys/tail:2', json={'value': 'two'})
+    await eventually(lambda: 'paused, 1 not shown' in element(user, 'cdc-summary').text)
+    assert 'tail:2' not in {r['subject'] for r in element(user, 'cdc-table').rows}
