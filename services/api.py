@@ -441,6 +441,28 @@ class ApexApi:
         return NoteGraph.model_validate(await self._json(
             'GET', f'/notes/{quote(path, safe="")}/graph', 'Note graph', params={'depth': str(depth)}))
 
+    async def note_history(self, path: str) -> list[int]:
+        data = await self._json('GET', f'/notes/{quote(path, safe="")}/history', 'Note history')
+        return [int(v) for v in data.get('versions', [])]
+
+    async def note_version(self, path: str, timestamp: int) -> str | None:
+        try:
+            data = await self._json('GET', f'/notes/{quote(path, safe="")}/history/{timestamp}', 'Note version')
+        except NotFound:
+            return None
+        return str(data.get('content', ''))
+
+    async def restore_note_version(self, path: str, timestamp: int) -> None:
+        await self._json('POST', f'/notes/{quote(path, safe="")}/restore', 'Restore note version',
+                         params={'timestamp': str(timestamp)})
+
+    async def delete_note_version(self, path: str, timestamp: int) -> None:
+        await self._json('DELETE', f'/notes/{quote(path, safe="")}/history/{timestamp}', 'Delete note version')
+
+    async def snapshot_note(self, path: str) -> int:
+        data = await self._json('POST', f'/notes/{quote(path, safe="")}/snapshot', 'Snapshot note')
+        return int(data.get('timestamp', 0))
+
     async def tags(self) -> list[TagCount]:
         data = await self._json('GET', '/tags', 'List tags')
         return [TagCount.model_validate(t) for t in data.get('tags', [])]

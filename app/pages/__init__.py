@@ -15,4 +15,5 @@ from . import rate_limits as rate_limits
 from . import snapshots as snapshots
 from . import stats as stats
 from . import tags as tags
+from . import time_travel as time_travel
 from . import tokens as tokens

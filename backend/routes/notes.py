@@ -19,6 +19,7 @@ from ..storage import DEFAULT_CF, prefix_end
 from ..tokens import Permission
 
 NOTE_PREFIX = 'note:'
+HISTORY_PREFIX = b'history:'  # in the system column family: history:{path}\0{ns:020d} -> content
 MAX_NOTES = 10_000
 _LINK = re.compile(r'\[\[([^\[\]|#]+)(?:[|#][^\[\]]*)?\]\]')
 _TAG = re.compile(r'(?:^|\s)#([\w/-]+)')
@@ -69,12 +70,79 @@ async def get_note(request: Request):
                   'backlinks': backlinks, 'tags': tags})
 
 
+def _history_key(path: str, timestamp: int) -> bytes:
+    return HISTORY_PREFIX + path.encode() + b'\0' + f'{timestamp:020d}'.encode()
+
+
+def _record_version(backend, path: str, content: str) -> int:
+    timestamp = backend.now()
+    backend.store.system_put(_history_key(path, timestamp), content.encode())
+    return timestamp
+
+
+def _versions(backend, path: str) -> dict[int, bytes]:
+    prefix = HISTORY_PREFIX + path.encode() + b'\0'
+    return {int(k[len(prefix):]): v for k, v in backend.store.system_items(prefix)}
+
+
 async def put_note(request: Request):
     require(request, Permission.Write)
     path = request.path_params['path']
     body = await read_body(request, NoteBody, request.app.state.backend.config.max_body_bytes)
     request.app.state.backend.write([(NOTE_PREFIX + path, body.content, None)])
+    _record_version(request.app.state.backend, path, body.content)
     return plain({'status': 'ok', 'path': path})
+
+
+async def note_history(request: Request):
+    require(request, Permission.Read)
+    path = request.path_params['path']
+    return plain({'path': path, 'versions': sorted(_versions(request.app.state.backend, path))})
+
+
+def _timestamp(raw: str | None) -> int:
+    try:
+        return int(raw or '')
+    except ValueError:
+        raise plain_error(400, 'timestamp must be an integer') from None
+
+
+async def note_version(request: Request):
+    require(request, Permission.Read)
+    path, timestamp = request.path_params['path'], _timestamp(request.path_params['timestamp'])
+    content = _versions(request.app.state.backend, path).get(timestamp)
+    if content is None:
+        raise plain_error(404, 'version not found')
+    return plain({'path': path, 'timestamp': timestamp, 'content': content.decode(errors='replace')})
+
+
+async def delete_version(request: Request):
+    require(request, Permission.Delete)
+    path, timestamp = request.path_params['path'], _timestamp(request.path_params['timestamp'])
+    request.app.state.backend.store.system_delete(_history_key(path, timestamp))
+    return plain({'status': 'ok'})
+
+
+async def restore_version(request: Request):
+    require(request, Permission.Write)
+    backend = request.app.state.backend
+    path, timestamp = request.path_params['path'], _timestamp(request.query_params.get('timestamp'))
+    content = _versions(backend, path).get(timestamp)
+    if content is None:
+        raise plain_error(404, 'version not found')
+    text = content.decode(errors='replace')
+    backend.write([(NOTE_PREFIX + path, text, None)])
+    _record_version(backend, path, text)
+    return plain({'status': 'ok', 'path': path, 'restored_from': timestamp})
+
+
+async def snapshot_note(request: Request):
+    require(request, Permission.Admin)
+    path = request.path_params['path']
+    notes = _all_notes(request)
+    if path not in notes:
+        raise plain_error(404, 'note not found')
+    return plain({'status': 'ok', 'timestamp': _record_version(request.app.state.backend, path, notes[path])})
 
 
 async def delete_note(request: Request):
@@ -144,6 +212,11 @@ routes = [
     Route('/notes/{path}/links', note_links, methods=['GET']),
     Route('/notes/{path}/backlinks', note_backlinks, methods=['GET']),
     Route('/notes/{path}/graph', note_graph, methods=['GET']),
+    Route('/notes/{path}/history', note_history, methods=['GET']),
+    Route('/notes/{path}/history/{timestamp}', note_version, methods=['GET']),
+    Route('/notes/{path}/history/{timestamp}', delete_version, methods=['DELETE']),
+    Route('/notes/{path}/restore', restore_version, methods=['POST']),
+    Route('/notes/{path}/snapshot', snapshot_note, methods=['POST']),
     Route('/notes/{path}', get_note, methods=['GET']),
     Route('/notes/{path}', put_note, methods=['PUT']),
     Route('/notes/{path}', delete_note, methods=['DELETE']),

@@ -366,6 +366,18 @@ class TestNotes:
         assert {n['id']: n['type'] for n in graph['nodes']} == {'ideas': 'note', 'plans': 'note', 'far': 'note'}
         assert {(e['source'], e['target']) for e in graph['edges']} == {('ideas', 'plans'), ('plans', 'ideas'),
                                                                         ('far', 'plans')}
+        api.put('/notes/plans', json={'content': 'v2'})
+        versions = api.get('/notes/plans/history').json()['versions']
+        assert len(versions) == 2 and versions == sorted(versions)
+        first = api.get(f'/notes/plans/history/{versions[0]}').json()
+        assert first == {'path': 'plans', 'timestamp': versions[0], 'content': 'Back to [[ideas]] #work'}
+        restored = api.post('/notes/plans/restore', params={'timestamp': versions[0]}).json()
+        assert restored == {'status': 'ok', 'path': 'plans', 'restored_from': versions[0]}
+        assert api.get('/notes/plans').json()['content'] == 'Back to [[ideas]] #work'
+        snap = api.post('/notes/plans/snapshot').json()
+        assert snap['status'] == 'ok' and snap['timestamp'] > versions[-1]
+        assert api.delete(f'/notes/plans/history/{versions[1]}').json() == {'status': 'ok'}
+        assert api.get(f'/notes/plans/history/{versions[1]}').json() == {'error': 'version not found'}
         assert api.delete('/notes/plans').json() == {'status': 'ok'}
         missing = api.get('/notes/plans')
         assert missing.status_code == 404 and missing.json() == {'error': 'note not found'}

@@ -68,3 +68,24 @@ async def test_graph_view_draws_the_notes_around_one_and_follows_changes(console
         api.put('/notes/b', json={'content': 'links [[c]]'})
     await eventually(lambda: 'c' in {d['name'] for d in element(user, 'graph-chart').options['series'][0]['data']},
                      message='the graph should redraw when a note changes')
+
+
+async def test_time_travel_lists_versions_live_shows_changes_and_restores(console_backend, user: User):
+    with admin_client(console_backend) as api:
+        api.put('/notes/doc', json={'content': 'first line'})
+    await sign_in(user, next_page='/time-travel?note=doc')
+    await eventually(lambda: len(element(user, 'tt-versions').rows) == 1)
+    await eventually(lambda: badge_state(user) == 'connected')
+    with admin_client(console_backend) as api:
+        api.put('/notes/doc', json={'content': 'second line'})
+    await eventually(lambda: len(element(user, 'tt-versions').rows) == 2, message='a new save should appear live')
+    oldest = element(user, 'tt-versions').rows[-1]['ts']
+    user.find(marker='tt-versions').trigger('view', oldest)
+    await eventually(lambda: element(user, 'tt-content').content == 'first line')
+    assert '-first line' in element(user, 'tt-diff').content and '+second line' in element(user, 'tt-diff').content
+    user.find(marker='tt-versions').trigger('restore', oldest)
+    await user.should_see(marker='confirm-button')
+    user.find(marker='confirm-button').click()
+    await user.should_see('"doc" restored to')
+    with admin_client(console_backend) as api:
+        assert api.get('/notes/doc').json()['content'] == 'first line'

@@ -1,0 +1,148 @@
+"""`/time-travel`: every saved version of a note — view it, compare it with now, restore or delete it."""
+
+from __future__ import annotations
+
+import difflib
+import time
+
+from nicegui import ui
+
+from components.confirm import confirm
+from components.states import StatePanel
+from services.api import ApiError
+from services.events.models import KeyChangeEvent
+
+from ..context import Coalescer, PageContext, fetch_shown, notify
+from ..shell import page
+
+COLUMNS = [{'name': 'when', 'label': 'Saved', 'field': 'when', 'align': 'left'},
+           {'name': 'actions', 'label': '', 'field': 'ts', 'align': 'right'}]
+ACTIONS_SLOT = r'''
+<q-td :props="props">
+  <q-btn flat dense icon="visibility" title="View" @click="$parent.$emit('view', props.row.ts)" />
+  <q-btn flat dense icon="restore" title="Restore" @click="$parent.$emit('restore', props.row.ts)" />
+  <q-btn flat dense icon="delete" color="negative" title="Delete" @click="$parent.$emit('remove', props.row.ts)" />
+</q-td>
+'''
+
+
+def when(ns: int) -> str:
+    return time.strftime('%d/%m/%y %H:%M:%S', time.localtime(ns / 1e9)) + f'.{ns // 1_000_000 % 1000:03d}'
+
+
+def diff(old: str, new: str) -> str:
+    lines = difflib.unified_diff(old.splitlines(), new.splitlines(), 'this version', 'now', lineterm='')
+    return '\n'.join(lines) or '(identical to the current note)'
+
+
+@page('/time-travel', 'Time Travel')
+async def time_travel(ctx: PageContext) -> None:
+    ui.label('Point-in-time versions of notes: browse, compare, restore').classes('text-gray-500')
+    with ui.row().classes('w-full items-end gap-3'):
+        note = ui.select([], label='Note', with_input=True).classes('w-72').mark('tt-note')
+        snapshot = ui.button('Snapshot now', icon='photo_camera').props('flat').mark('tt-snapshot')
+    with ui.row().classes('w-full gap-4 items-start no-wrap'):
+        with ui.card().classes('w-96 shrink-0'):
+            ui.label('Versions').classes('font-semibold')
+            state = StatePanel('tt-state')
+            table = ui.table(columns=COLUMNS, rows=[], row_key='ts').classes('w-full').props('flat dense') \
+                .mark('tt-versions')
+            table.add_slot('body-cell-actions', ACTIONS_SLOT)
+        with ui.card().classes('grow') as version_card:
+            version_title = ui.label('').classes('font-semibold').mark('tt-title')
+            with ui.tabs().props('dense align=left') as tabs:
+                content_tab = ui.tab('Content')
+                diff_tab = ui.tab('Changes since')
+            with ui.tab_panels(tabs, value=content_tab).classes('w-full'):
+                with ui.tab_panel(content_tab):
+                    content = ui.code('').classes('w-full').mark('tt-content')
+                with ui.tab_panel(diff_tab):
+                    changes = ui.code('', language='diff').classes('w-full').mark('tt-diff')
+    version_card.set_visibility(False)
+
+    async def load_notes() -> None:
+        paths = await fetch_shown(ctx.api.notes(), state, 'Notes')
+        if paths is None:
+            return
+        note.options = paths
+        note.update()
+        wanted = ctx.query('note')
+        if paths and note.value not in paths:
+            note.value = wanted if wanted in paths else paths[0]
+        state.settle(bool(paths), 'No notes yet: versions appear as notes are saved.')
+
+    async def load_versions() -> None:
+        if not note.value:
+            return
+        versions = await fetch_shown(ctx.api.note_history(note.value), state, 'Note history')
+        if versions is None:
+            return
+        table.rows = [{'ts': ts, 'when': when(ts)} for ts in sorted(versions, reverse=True)]
+        table.update()
+        state.settle(bool(versions), 'No saved versions of this note yet.')
+
+    async def view(ts: int) -> None:
+        try:
+            old = await ctx.api.note_version(note.value, ts)
+            current = await ctx.api.note(note.value)
+        except ApiError as exc:
+            notify(exc.message, 'error')
+            return
+        if old is None:
+            notify('That version no longer exists', 'warning')
+            await load_versions()
+            return
+        version_title.text = f'{note.value} as of {when(ts)}'
+        content.content = old
+        changes.content = diff(old, current.content if current else '')
+        version_card.set_visibility(True)
+
+    async def restore(ts: int) -> None:
+        if not await confirm('Restore version', f'Make the version of {when(ts)} the current "{note.value}"? '
+                             'The current text stays in the history.', action='Restore'):
+            return
+        try:
+            await ctx.api.restore_note_version(note.value, ts)
+        except ApiError as exc:
+            notify(exc.message, 'error')
+            return
+        notify(f'"{note.value}" restored to {when(ts)}', 'success')
+        await load_versions()
+
+    async def remove(ts: int) -> None:
+        if not await confirm('Delete version', f'Delete the version of {when(ts)}?'):
+            return
+        try:
+            await ctx.api.delete_note_version(note.value, ts)
+        except ApiError as exc:
+            notify(exc.message, 'error')
+            return
+        version_card.set_visibility(False)
+        await load_versions()
+
+    async def take_snapshot() -> None:
+        if not note.value:
+            return
+        try:
+            await ctx.api.snapshot_note(note.value)
+        except ApiError as exc:
+            notify(exc.message, 'error')
+            return
+        notify(f'Snapshot of "{note.value}" taken', 'success')
+        await load_versions()
+
+    live = Coalescer(load_versions, rate=2)
+
+    def on_key_change(event: KeyChangeEvent) -> None:
+        if note.value and event.key == f'note:{note.value}':
+            live.mark()
+
+    note.on_value_change(load_versions)
+    snapshot.on_click(take_snapshot)
+    table.on('view', lambda e: view(int(e.args)))
+    table.on('restore', lambda e: restore(int(e.args)))
+    table.on('remove', lambda e: remove(int(e.args)))
+    ctx.on('on_key_changes', on_key_change)
+    ctx.on_resync(load_versions)
+    await load_notes()
+    await load_versions()
