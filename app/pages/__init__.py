@@ -1,5 +1,6 @@
 """Importing this package registers every page (one module per route)."""
 
+from . import bulk_import as bulk_import
 from . import cdc as cdc
 from . import compaction as compaction
 from . import dashboard as dashboard

@@ -19,12 +19,12 @@ from ..shell import NAV, page
 
 BUILT = {'/dashboard', '/keys', '/health', '/compaction', '/snapshots', '/backup', '/stats', '/features', '/admin',
          '/rate-limits', '/graphql', '/notes', '/tags',
-         '/graph', '/cdc', '/time-travel'}
+         '/graph', '/cdc', '/time-travel',
+         '/bulk-import'}
 SOURCES = {  # route -> (what the Angular page showed, the GET route it read)
     '/resilience': ('circuit breakers', '/admin/circuit_breakers'),
     '/sql-runner': ('SQL queries', '/query'),
     '/vector-search': ('vector indexes', '/vector/indexes'),
-    '/bulk-import': ('import jobs', '/admin/imports'),
     '/replication': ('the replication topology', '/admin/replication'),
     '/chaos': ('chaos experiments', '/admin/chaos'),
     '/backpressure': ('backpressure settings', '/admin/backpressure'),
