@@ -14,7 +14,8 @@ from nicegui import ui
 from nicegui.events import UploadEventArguments
 
 from components.cards import card_header
-from services.api import ApiError, Record
+from services.api import ApiError
+from services.models import Record
 
 from ..context import PageContext, notify
 from ..shell import page

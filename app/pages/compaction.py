@@ -11,8 +11,9 @@ from components.confirm import confirm
 from components.feed import ChangeFeed
 from components.page_header import PageHeader
 from components.states import StatePanel
-from services.api import ApiError, ColumnFamily, LevelRow, NotOffered, Stats
+from services.api import ApiError, NotOffered
 from services.events.models import CompactionEvent
+from services.models import ColumnFamily, LevelRow, Stats
 
 from ..context import Coalescer, PageContext, notify
 from ..shell import page

@@ -5,7 +5,8 @@ from __future__ import annotations
 from nicegui import ui
 
 from components.states import StatePanel
-from services.api import ApiError, FeatureFlag
+from services.api import ApiError
+from services.models import FeatureFlag
 
 from ..context import PageContext, fetch_shown, notify
 from ..shell import page

@@ -8,8 +8,9 @@ from nicegui import ui
 
 from components.feed import ChangeFeed
 from components.page_header import PageHeader
-from services.api import ApiError, HealthCheck, ProbeResult
+from services.api import ApiError
 from services.events.models import HealthEvent
+from services.models import HealthCheck, ProbeResult
 
 from ..context import PageContext, notify
 from ..shell import page

@@ -13,8 +13,9 @@ from components.conflict_banner import ConflictBanner
 from components.key_table import KeyTable
 from components.states import StatePanel
 from components.value_viewer import ValueViewer
-from services.api import ApiError, Record
+from services.api import ApiError
 from services.events.models import KeyChangeEvent
+from services.models import Record
 
 from ..context import Coalescer, OwnWrites, PageContext, notify
 from ..shell import page

@@ -10,8 +10,9 @@ from nicegui import ui
 from components.confirm import confirm
 from components.conflict_banner import ConflictBanner
 from components.states import StatePanel
-from services.api import ApiError, Note
+from services.api import ApiError
 from services.events.models import KeyChangeEvent
+from services.models import Note
 
 from ..context import Coalescer, OwnWrites, PageContext, fetch_shown, notify
 from ..shell import page

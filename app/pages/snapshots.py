@@ -8,8 +8,9 @@ from nicegui import ui
 
 from components.confirm import confirm
 from components.states import StatePanel
-from services.api import ApiError, Snapshot
+from services.api import ApiError
 from services.events.models import SnapshotEvent
+from services.models import Snapshot
 
 from ..context import Coalescer, PageContext, fetch_shown, notify
 from ..shell import page

@@ -7,7 +7,8 @@ from urllib.parse import quote
 from nicegui import ui
 
 from components.states import StatePanel
-from services.api import ApiError, TagCount
+from services.api import ApiError
+from services.models import TagCount
 
 from ..context import Coalescer, PageContext, fetch_shown, notify
 from ..shell import page

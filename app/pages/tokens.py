@@ -8,7 +8,8 @@ from nicegui import ui
 
 from components.confirm import confirm
 from components.states import StatePanel
-from services.api import ApiError, TokenInfo
+from services.api import ApiError
+from services.models import TokenInfo
 
 from ..context import PageContext, fetch_shown, notify
 from ..shell import page
