@@ -220,10 +220,7 @@ class Backend:
         finally:
             self.store.maintenance.release()
         self.tokens.reload()
-        for token in kept_tokens:
-            if token.id not in {t.id for t in self.tokens.all()}:
-                self.tokens.store.system_put(b'__token:' + token.id.encode(), token.model_dump_json().encode())
-        self.tokens.reload()
+        self.tokens.keep(kept_tokens)
         self.bus.new_epoch()
         self.bus.publish('resync_required', {'reason': 'restore', 'epoch': self.bus.epoch})
         self._snapshot_event('restored', id=info.id, name=info.name)

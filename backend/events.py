@@ -171,6 +171,8 @@ class EventBus:
             return None
         return [e for e in self.history if e.seq > since]
 
-    def resync_message(self, reason: str) -> dict[str, Any]:
+    def resync_message(self, asked_epoch: str | None) -> dict[str, Any]:
+        """What a client resuming from `asked_epoch` is told when `replay` cannot serve it."""
+        reason = 'epoch changed' if asked_epoch and asked_epoch != self.epoch else 'history gap'
         return {'type': 'resync_required', 'reason': reason, 'epoch': self.epoch, 'seq': self.seq,
                 'timestamp': now_ns()}

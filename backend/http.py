@@ -24,6 +24,11 @@ class ApiError(Exception):
         self.body = body
 
 
+def backend_of(conn: Request | Any) -> Any:
+    """The Backend behind a request or WebSocket (set on the app by create_app)."""
+    return conn.app.state.backend
+
+
 def plain(body: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
@@ -68,7 +73,7 @@ async def read_body(request: Request, model: type[M], limit: int) -> M:
 
 def require(request: Request, permission: Permission) -> None:
     """The real server's rule: the permission itself or Admin; nothing else implies anything."""
-    if not request.app.state.backend.config.auth:
+    if not backend_of(request).config.auth:
         return
     token: ApiToken | None = request.scope.get('apex_token')
     if token is None or not token.allows(permission):

@@ -79,9 +79,18 @@ class TokenManager:
         token = ApiToken(id=str(uuid.uuid4()), name=name, token_hash=hash_token(raw), created_at=created,
                          expires_at=created + expires_in_days * 86_400 * 10**9 if expires_in_days else None,
                          permissions=permissions)
+        self._save(token)
+        return token, raw
+
+    def _save(self, token: ApiToken) -> None:
         self.store.system_put(TOKEN_PREFIX + token.id.encode(), token.model_dump_json().encode())
         self._tokens[token.id] = token
-        return token, raw
+
+    def keep(self, tokens: list[ApiToken]) -> None:
+        """Re-add tokens the store no longer has (after a restore rewound it)."""
+        for token in tokens:
+            if token.id not in self._tokens:
+                self._save(token)
 
     def delete(self, token_id: str) -> bool:
         if self._tokens.pop(token_id, None) is None:

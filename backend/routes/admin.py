@@ -8,17 +8,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse
 from starlette.routing import Route
 
-from ..http import envelope, plain, plain_error, require
+from ..http import backend_of, envelope, plain, plain_error, require
 from ..storage import DEFAULT_CF
 from ..tokens import Permission
 
 METRIC_NAMES = ['sets', 'gets', 'deletes', 'scans', 'batch_sets', 'batch_deletes', 'flushes', 'compactions',
                 'set_latency_us', 'get_latency_us', 'delete_latency_us', 'scan_latency_us', 'flush_latency_us',
                 'compaction_latency_us', 'cache_hits', 'cache_misses', 'bloom_filter_negatives', 'errors']
-
-
-def _backend(request: Request):
-    return request.app.state.backend
 
 
 def engine_stats(backend) -> dict[str, int]:
@@ -31,12 +27,12 @@ def engine_stats(backend) -> dict[str, int]:
 
 async def stats(request: Request):
     require(request, Permission.Read)
-    return plain(engine_stats(_backend(request)))
+    return plain(engine_stats(backend_of(request)))
 
 
 async def stats_all(request: Request):
     require(request, Permission.Read)
-    data = engine_stats(_backend(request))
+    data = engine_stats(backend_of(request))
     data.pop('max_levels_reached')
     response = envelope(data)
     response.headers['Deprecation'] = 'true'
@@ -46,7 +42,7 @@ async def stats_all(request: Request):
 
 async def metrics(request: Request):
     require(request, Permission.Read)
-    counters = _backend(request).counters
+    counters = backend_of(request).counters
     lines = []
     for name in METRIC_NAMES:
         metric = f'apexstore_{name}_total'
@@ -58,7 +54,7 @@ async def metrics(request: Request):
 async def flush(request: Request):
     require(request, Permission.Admin)
     try:
-        await _backend(request).flush(DEFAULT_CF)
+        await backend_of(request).flush(DEFAULT_CF)
     except Exception:  # noqa: BLE001 - the real server's answer for any engine failure
         raise plain_error(500, 'flush failed') from None
     return plain({'status': 'ok'})
@@ -67,7 +63,7 @@ async def flush(request: Request):
 async def compact(request: Request):
     require(request, Permission.Admin)
     try:
-        results = await _backend(request).compact_all()
+        results = await backend_of(request).compact_all()
     except Exception:  # noqa: BLE001
         raise plain_error(500, 'compaction failed') from None
     return plain({'compactions': [{'cf': r.cf, 'files_merged': r.files_merged, 'bytes_read': r.bytes_read,
@@ -80,7 +76,7 @@ async def rate_limits(request: Request):
 
 
 async def dashboard(request: Request):
-    backend = _backend(request)
+    backend = backend_of(request)
     stats_row = ''.join(f'<tr><td>{html.escape(k)}</td><td>{v}</td></tr>' for k, v in engine_stats(backend).items())
     families = ''.join(f'<li>{html.escape(cf)}</li>' for cf in backend.store.column_families())
     return HTMLResponse(f'<!doctype html><html><head><meta http-equiv="refresh" content="5"><title>ApexStore</title>'
@@ -103,12 +99,12 @@ def _probe_body(backend, endpoint: str) -> tuple[dict, int]:
 
 async def probe(request: Request):
     endpoint = request.url.path.rsplit('/', 1)[-1]
-    body, code = _probe_body(_backend(request), endpoint)
+    body, code = _probe_body(backend_of(request), endpoint)
     return plain(body, code)
 
 
 async def check(request: Request):
-    backend = _backend(request)
+    backend = backend_of(request)
     failing = [name for name in ('liveness', 'readiness', 'startup') if backend.probe(name)[0] != 'healthy']
     if failing:
         reason = '; '.join(f'{name}: {backend.probe(name)[1]}' for name in failing)

@@ -13,17 +13,13 @@ from pydantic import BaseModel, Field, StrictBool, StrictStr
 from starlette.requests import Request
 from starlette.routing import Route
 
-from ..http import int_param, legacy, legacy_error, plain, plain_error, read_body, require, text
+from ..http import backend_of, int_param, legacy, legacy_error, plain, plain_error, read_body, require, text
 from ..snapshots import SnapshotNotFound
 from ..storage import read_checkpoint
 from ..tokens import Permission
 
 FEATURE_PREFIX = b'feature:'
 _CF_NAME = re.compile(r'^[A-Za-z0-9_.-]{1,64}$')
-
-
-def _backend(request: Request):
-    return request.app.state.backend
 
 
 class TokenBody(BaseModel):
@@ -48,19 +44,19 @@ class ColumnFamilyBody(BaseModel):
 # -- tokens ----------------------------------------------------------------------------------------
 async def list_tokens(request: Request):
     require(request, Permission.Admin)
-    return legacy('Tokens listed', {'tokens': [t.public() for t in _backend(request).tokens.all()]})
+    return legacy('Tokens listed', {'tokens': [t.public() for t in backend_of(request).tokens.all()]})
 
 
 async def create_token(request: Request):
     require(request, Permission.Admin)
-    body = await read_body(request, TokenBody, _backend(request).config.max_body_bytes)
-    token, raw = _backend(request).tokens.create(body.name, body.permissions, body.expires_in_days)
+    body = await read_body(request, TokenBody, backend_of(request).config.max_body_bytes)
+    token, raw = backend_of(request).tokens.create(body.name, body.permissions, body.expires_in_days)
     return legacy('Token created successfully', {**token.public(), 'token': raw})
 
 
 async def delete_token(request: Request):
     require(request, Permission.Admin)
-    if not _backend(request).tokens.delete(request.path_params['token_id']):
+    if not backend_of(request).tokens.delete(request.path_params['token_id']):
         raise legacy_error(404, 'Token not found')
     return legacy('Token deleted successfully')
 
@@ -72,7 +68,7 @@ def _features(backend) -> list[dict]:
 
 async def list_features(request: Request):
     require(request, Permission.Read)
-    backend = _backend(request)
+    backend = backend_of(request)
     features = _features(backend)
     version = int(backend.store.system_get(b'feature-version') or 0)
     return legacy(f'{len(features)} features found', {'version': version, 'features': features})
@@ -80,7 +76,7 @@ async def list_features(request: Request):
 
 async def set_feature(request: Request):
     require(request, Permission.Write)
-    backend = _backend(request)
+    backend = backend_of(request)
     name = request.path_params['name']
     body = await read_body(request, FeatureBody, backend.config.max_body_bytes)
     flag = {'name': name, 'enabled': body.enabled, 'description': body.description}
@@ -93,12 +89,12 @@ async def set_feature(request: Request):
 # -- snapshots (Angular backup routes) -------------------------------------------------------------
 async def list_backups(request: Request):
     require(request, Permission.Admin)
-    return legacy('Backups listed', {'backups': [i.model_dump() for i in _backend(request).snapshots.all()]})
+    return legacy('Backups listed', {'backups': [i.model_dump() for i in backend_of(request).snapshots.all()]})
 
 
 async def create_backup(request: Request):
     require(request, Permission.Admin)
-    backend = _backend(request)
+    backend = backend_of(request)
     body = await read_body(request, SnapshotBody, backend.config.max_body_bytes)
     name = (body.name or '').strip() or f'backup-{backend.now() // 1_000_000}'
     try:
@@ -111,7 +107,7 @@ async def create_backup(request: Request):
 def _snapshot_id(request: Request) -> str:
     snapshot_id = request.path_params['snapshot_id']
     try:
-        _backend(request).snapshots.get(snapshot_id)
+        backend_of(request).snapshots.get(snapshot_id)
     except SnapshotNotFound:
         raise legacy_error(404, 'Backup not found') from None
     return snapshot_id
@@ -121,7 +117,7 @@ async def restore_backup(request: Request):
     require(request, Permission.Admin)
     snapshot_id = _snapshot_id(request)
     try:
-        await _backend(request).restore_snapshot(snapshot_id)
+        await backend_of(request).restore_snapshot(snapshot_id)
     except Exception as exc:  # noqa: BLE001 - the live DB was kept; say why the restore failed
         raise legacy_error(500, f'restore failed: {exc}') from None
     return legacy('Backup restored successfully')
@@ -129,7 +125,7 @@ async def restore_backup(request: Request):
 
 async def delete_backup(request: Request):
     require(request, Permission.Admin)
-    _backend(request).delete_snapshot(_snapshot_id(request))
+    backend_of(request).delete_snapshot(_snapshot_id(request))
     return legacy('Backup deleted successfully')
 
 
@@ -140,7 +136,7 @@ async def browse_backup(request: Request):
     limit = int_param(request, 'limit', 100, 1000)
     prefix = (request.query_params.get('prefix') or '').encode()
     cursor = request.query_params.get('cursor')
-    path = _backend(request).snapshot_path(snapshot_id)
+    path = backend_of(request).snapshot_path(snapshot_id)
     rows, total = read_checkpoint(path, prefix, limit + 1, cursor.encode() if cursor else None)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -151,19 +147,19 @@ async def browse_backup(request: Request):
 # -- column families -------------------------------------------------------------------------------
 async def list_cfs(request: Request):
     require(request, Permission.Read)
-    store = _backend(request).store
+    store = backend_of(request).store
     families = []
     for name in store.column_families():
         stats = store.cf_stats(name)
         families.append({'name': name, 'keys': stats['total_records'], 'sst_files': stats['sst_files'],
                          'size_kb': stats['sst_bytes'] // 1024, 'mem_records': stats['mem_records'],
-                         'levels': _backend(request).level_details(name)['levels']})
+                         'levels': backend_of(request).level_details(name)['levels']})
     return plain({'column_families': families})
 
 
 async def create_cf(request: Request):
     require(request, Permission.Admin)
-    backend = _backend(request)
+    backend = backend_of(request)
     body = await read_body(request, ColumnFamilyBody, backend.config.max_body_bytes)
     if not _CF_NAME.match(body.name) or body.name.startswith('__'):
         raise plain_error(400, 'invalid column family name')

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.routing import Route
 
-from ..http import plain, read_body
+from ..http import backend_of, plain, read_body
 
 GARBAGE = {
     'invalid_json': '{"type": "key_change", "key": ',
@@ -54,11 +54,11 @@ def apply_faults(backend, change: FaultChange) -> dict:
 
 async def post_faults(request: Request):
     change = await read_body(request, FaultChange, 1 << 20)
-    return plain(apply_faults(request.app.state.backend, change))
+    return plain(apply_faults(backend_of(request), change))
 
 
 async def get_faults(request: Request):
-    return plain(request.app.state.backend.faults.state().model_dump())
+    return plain(backend_of(request).faults.state().model_dump())
 
 
 routes = [Route('/_faults', post_faults, methods=['POST']), Route('/_faults', get_faults, methods=['GET'])]

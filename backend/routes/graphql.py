@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from ..http import backend_of
 from ..storage import DEFAULT_CF
 from .admin import engine_stats
 
@@ -92,7 +93,7 @@ async def _execute(request: Request, query: Any, variables: Any, operation: Any)
         return JSONResponse({'data': None, 'errors': [{'message': 'query is required'}]}, status_code=400)
     result = await graphql(SCHEMA, query, variable_values=variables if isinstance(variables, dict) else None,
                            operation_name=operation if isinstance(operation, str) else None,
-                           context_value={'backend': request.app.state.backend})
+                           context_value={'backend': backend_of(request)})
     body: dict[str, Any] = {'data': result.data}
     if result.errors:
         body['errors'] = [{'message': e.message} for e in result.errors]

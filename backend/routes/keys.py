@@ -8,7 +8,18 @@ from pydantic import BaseModel, Field, StrictStr
 from starlette.requests import Request
 from starlette.routing import Route
 
-from ..http import envelope, envelope_error, int_param, key_problem, plain, plain_error, read_body, require, text
+from ..http import (
+    backend_of,
+    envelope,
+    envelope_error,
+    int_param,
+    key_problem,
+    plain,
+    plain_error,
+    read_body,
+    require,
+    text,
+)
 from ..storage import DEFAULT_CF, prefix_end
 from ..tokens import Permission
 
@@ -37,17 +48,13 @@ class TtlBody(BaseModel):
     ttl_secs: int = Field(ge=0)
 
 
-def _backend(request: Request):
-    return request.app.state.backend
-
-
 def _records(pairs) -> list[dict]:
     return [{'key': text(k), 'value': text(v)} for k, v in pairs]
 
 
 def _page(request: Request, lower: bytes, upper: bytes | None, limit: int, after: str | None):
     """One page plus whether more follows (fetch one extra record to know)."""
-    rows = _backend(request).store.scan(DEFAULT_CF, lower, upper, limit + 1,
+    rows = backend_of(request).store.scan(DEFAULT_CF, lower, upper, limit + 1,
                                         after=after.encode() if after else None)
     has_more = len(rows) > limit
     rows = rows[:limit]
@@ -73,7 +80,7 @@ async def search_keys(request: Request):
     query = params.get('q') or params.get('prefix') or ''
     mode = params.get('mode', 'prefix')
     limit = int_param(request, 'limit', 100, MAX_SCAN_LIMIT)
-    store = _backend(request).store
+    store = backend_of(request).store
     if mode in ('contains', 'substring'):
         matches = [(k, v) for k, v in store.count_scan(DEFAULT_CF, MAX_SCAN_LIMIT) if query.encode() in k]
         return envelope({'records': _records(matches[:min(limit, 100)])})
@@ -95,7 +102,7 @@ async def value_search(request: Request):
     if not query:
         raise plain_error(400, 'q parameter is required')
     limit = int_param(request, 'limit', 100, 100)
-    rows = _backend(request).store.count_scan(DEFAULT_CF, MAX_SCAN_LIMIT)
+    rows = backend_of(request).store.count_scan(DEFAULT_CF, MAX_SCAN_LIMIT)
     return envelope({'records': _records([(k, v) for k, v in rows if query.encode() in v][:limit])})
 
 
@@ -110,7 +117,7 @@ def _range_page(request: Request):
 async def scan(request: Request):
     require(request, Permission.Read)
     rows, cursor, has_more = _range_page(request)
-    _backend(request).count('scans')
+    backend_of(request).count('scans')
     return envelope({'records': _records(rows), 'cursor': cursor, 'has_more': has_more})
 
 
@@ -123,8 +130,8 @@ async def key_range(request: Request):
 async def get_key(request: Request):
     require(request, Permission.Read)
     key = request.path_params['key']
-    value = _backend(request).store.get(DEFAULT_CF, key.encode())
-    _backend(request).count('gets')
+    value = backend_of(request).store.get(DEFAULT_CF, key.encode())
+    backend_of(request).count('gets')
     if value is None:
         raise plain_error(404, 'key not found')
     return plain({'key': key, 'value': text(value)})
@@ -133,31 +140,31 @@ async def get_key(request: Request):
 async def put_key(request: Request):
     require(request, Permission.Write)
     key = request.path_params['key']
-    body = await read_body(request, PutBody, _backend(request).config.max_body_bytes)
+    body = await read_body(request, PutBody, backend_of(request).config.max_body_bytes)
     if problem := key_problem(key):
         raise plain_error(400, problem)
-    _backend(request).write([(key, body.value, body.ttl_secs)])
+    backend_of(request).write([(key, body.value, body.ttl_secs)])
     return plain({'status': 'ok'})
 
 
 async def post_key(request: Request):
     require(request, Permission.Write)
-    body = await read_body(request, PostBody, _backend(request).config.max_body_bytes)
+    body = await read_body(request, PostBody, backend_of(request).config.max_body_bytes)
     if problem := key_problem(body.key):
         raise envelope_error(400, problem)
-    _backend(request).write([(body.key, body.value, body.ttl_secs)])
+    backend_of(request).write([(body.key, body.value, body.ttl_secs)])
     return envelope({'key': body.key})
 
 
 async def delete_key(request: Request):
     require(request, Permission.Delete)
-    _backend(request).write([(request.path_params['key'], None, None)])
+    backend_of(request).write([(request.path_params['key'], None, None)])
     return plain({'status': 'ok'})
 
 
 async def batch_put(request: Request):
     require(request, Permission.Write)
-    body = await read_body(request, BatchBody, _backend(request).config.max_body_bytes)
+    body = await read_body(request, BatchBody, backend_of(request).config.max_body_bytes)
     if len(body.records) > MAX_BATCH:
         raise envelope_error(400, f'batch size {len(body.records)} exceeds maximum of {MAX_BATCH}')
     for record in body.records:  # validate everything before writing anything
@@ -166,15 +173,15 @@ async def batch_put(request: Request):
             raise envelope_error(400, 'key must not be empty')
         if size > 4096:
             raise envelope_error(400, f'key too long: {size} bytes (max 4096)')
-    _backend(request).write([(r.key, r.value, r.ttl_secs) for r in body.records])
+    backend_of(request).write([(r.key, r.value, r.ttl_secs) for r in body.records])
     return envelope({'count': len(body.records)})
 
 
 async def batch_delete(request: Request):
     require(request, Permission.Delete)
-    body = await read_body(request, BatchDeleteBody, _backend(request).config.max_body_bytes)
+    body = await read_body(request, BatchDeleteBody, backend_of(request).config.max_body_bytes)
     if body.keys:
-        _backend(request).write([(k, None, None) for k in body.keys])
+        backend_of(request).write([(k, None, None) for k in body.keys])
     return plain({'deleted_count': len(body.keys)})
 
 
@@ -183,14 +190,14 @@ async def delete_by_prefix(request: Request):
     prefix = request.query_params.get('prefix') or ''
     if not prefix:
         raise plain_error(400, 'prefix query parameter is required')
-    _backend(request).delete_prefix(prefix)
+    backend_of(request).delete_prefix(prefix)
     return plain({'status': 'ok', 'prefix': prefix})
 
 
 async def get_ttl(request: Request):
     require(request, Permission.Read)
     key = request.path_params['key']
-    store = _backend(request).store
+    store = backend_of(request).store
     if store.get(DEFAULT_CF, key.encode()) is None:
         deadline = store.expires_at(DEFAULT_CF, key.encode())
         if deadline is not None:
@@ -199,18 +206,18 @@ async def get_ttl(request: Request):
     deadline = store.expires_at(DEFAULT_CF, key.encode())
     if deadline is None:
         return plain({'key': key, 'ttl_secs': None, 'expired': False})
-    remaining = max(0, (deadline - _backend(request).now()) // 1_000_000_000)
+    remaining = max(0, (deadline - backend_of(request).now()) // 1_000_000_000)
     return plain({'key': key, 'ttl_secs': remaining, 'expired': False})
 
 
 async def patch_ttl(request: Request):
     require(request, Permission.Write)
     key = request.path_params['key']
-    body = await read_body(request, TtlBody, _backend(request).config.max_body_bytes)
-    value = _backend(request).store.get(DEFAULT_CF, key.encode())
+    body = await read_body(request, TtlBody, backend_of(request).config.max_body_bytes)
+    value = backend_of(request).store.get(DEFAULT_CF, key.encode())
     if value is None:
         raise plain_error(404, 'key not found')
-    _backend(request).write([(key, text(value), body.ttl_secs or None)])
+    backend_of(request).write([(key, text(value), body.ttl_secs or None)])
     return plain({'status': 'ok', 'key': key, 'ttl_secs': body.ttl_secs})
 
 

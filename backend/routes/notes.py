@@ -14,7 +14,7 @@ from pydantic import BaseModel, StrictStr
 from starlette.requests import Request
 from starlette.routing import Route
 
-from ..http import int_param, plain, plain_error, read_body, require
+from ..http import backend_of, int_param, plain, plain_error, read_body, require
 from ..storage import DEFAULT_CF, prefix_end
 from ..tokens import Permission
 
@@ -46,7 +46,7 @@ def parse_note(content: str) -> tuple[dict[str, str], list[str], list[str]]:
 
 
 def _all_notes(request: Request) -> dict[str, str]:
-    store = request.app.state.backend.store
+    store = backend_of(request).store
     lower = NOTE_PREFIX.encode()
     rows = store.scan(DEFAULT_CF, lower, prefix_end(lower), limit=MAX_NOTES)
     return {k.decode(errors='replace')[len(NOTE_PREFIX):]: v.decode(errors='replace') for k, v in rows}
@@ -88,16 +88,16 @@ def _versions(backend, path: str) -> dict[int, bytes]:
 async def put_note(request: Request):
     require(request, Permission.Write)
     path = request.path_params['path']
-    body = await read_body(request, NoteBody, request.app.state.backend.config.max_body_bytes)
-    request.app.state.backend.write([(NOTE_PREFIX + path, body.content, None)])
-    _record_version(request.app.state.backend, path, body.content)
+    body = await read_body(request, NoteBody, backend_of(request).config.max_body_bytes)
+    backend_of(request).write([(NOTE_PREFIX + path, body.content, None)])
+    _record_version(backend_of(request), path, body.content)
     return plain({'status': 'ok', 'path': path})
 
 
 async def note_history(request: Request):
     require(request, Permission.Read)
     path = request.path_params['path']
-    return plain({'path': path, 'versions': sorted(_versions(request.app.state.backend, path))})
+    return plain({'path': path, 'versions': sorted(_versions(backend_of(request), path))})
 
 
 def _timestamp(raw: str | None) -> int:
@@ -110,7 +110,7 @@ def _timestamp(raw: str | None) -> int:
 async def note_version(request: Request):
     require(request, Permission.Read)
     path, timestamp = request.path_params['path'], _timestamp(request.path_params['timestamp'])
-    content = _versions(request.app.state.backend, path).get(timestamp)
+    content = _versions(backend_of(request), path).get(timestamp)
     if content is None:
         raise plain_error(404, 'version not found')
     return plain({'path': path, 'timestamp': timestamp, 'content': content.decode(errors='replace')})
@@ -119,13 +119,13 @@ async def note_version(request: Request):
 async def delete_version(request: Request):
     require(request, Permission.Delete)
     path, timestamp = request.path_params['path'], _timestamp(request.path_params['timestamp'])
-    request.app.state.backend.store.system_delete(_history_key(path, timestamp))
+    backend_of(request).store.system_delete(_history_key(path, timestamp))
     return plain({'status': 'ok'})
 
 
 async def restore_version(request: Request):
     require(request, Permission.Write)
-    backend = request.app.state.backend
+    backend = backend_of(request)
     path, timestamp = request.path_params['path'], _timestamp(request.query_params.get('timestamp'))
     content = _versions(backend, path).get(timestamp)
     if content is None:
@@ -142,12 +142,12 @@ async def snapshot_note(request: Request):
     notes = _all_notes(request)
     if path not in notes:
         raise plain_error(404, 'note not found')
-    return plain({'status': 'ok', 'timestamp': _record_version(request.app.state.backend, path, notes[path])})
+    return plain({'status': 'ok', 'timestamp': _record_version(backend_of(request), path, notes[path])})
 
 
 async def delete_note(request: Request):
     require(request, Permission.Delete)
-    request.app.state.backend.write([(NOTE_PREFIX + request.path_params['path'], None, None)])
+    backend_of(request).write([(NOTE_PREFIX + request.path_params['path'], None, None)])
     return plain({'status': 'ok'})
 
 

@@ -19,17 +19,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..events import Event, EventFilter, Subscriber
 from ..faults import SEND_BATCH
-from ..http import ApiError, require
+from ..http import ApiError, backend_of, require
 from ..tokens import Permission
 
 log = logging.getLogger(__name__)
 CONNECTED_MESSAGE = 'CDC event stream connected'
 MAX_POLL_WAIT = 30.0
 MAX_BATCH_FRAMES = 256
-
-
-def _backend(conn):
-    return conn.app.state.backend
 
 
 def event_filter(params, compat: bool) -> EventFilter:
@@ -58,8 +54,7 @@ def opening_frames(backend, since: int | None, epoch: str | None, flt: EventFilt
         return []
     replay = backend.bus.replay(since, epoch)
     if replay is None:
-        reason = 'epoch changed' if epoch and epoch != backend.bus.epoch else 'history gap'
-        return [json.dumps(backend.bus.resync_message(reason))]
+        return [json.dumps(backend.bus.resync_message(epoch))]
     return [e.ext_json() for e in replay if flt.matches(e)]
 
 
@@ -68,7 +63,7 @@ async def _denied(websocket: WebSocket, response: Response) -> None:
 
 
 async def ws_events(websocket: WebSocket) -> None:
-    backend = _backend(websocket)
+    backend = backend_of(websocket)
     compat = backend.config.compat
     if backend.faults.refuse_upgrades:
         await _denied(websocket, PlainTextResponse('WebSocket upgrade refused', status_code=503))
@@ -159,7 +154,7 @@ async def _flush_texts(websocket: WebSocket, texts: list[str], batched: bool) ->
 
 
 async def sse_events(request: Request):
-    backend = _backend(request)
+    backend = backend_of(request)
     require(request, Permission.Read)
     if backend.faults.block_sse:
         return Response(status_code=404)
@@ -206,7 +201,7 @@ async def sse_events(request: Request):
 
 async def poll_events(request: Request):
     """Long-poll: `{"epoch","events":[…],"next":seq}`; wait up to `wait` seconds for something new."""
-    backend = _backend(request)
+    backend = backend_of(request)
     require(request, Permission.Read)
     params = request.query_params
     flt = event_filter(params, False)
@@ -226,8 +221,7 @@ async def poll_events(request: Request):
             backend.bus.unsubscribe(sub)
         replay = backend.bus.replay(since, epoch)
     if replay is None:
-        reason = 'epoch changed' if epoch and epoch != backend.bus.epoch else 'history gap'
-        return _poll_body(backend, [json.dumps(backend.bus.resync_message(reason))], backend.bus.seq)
+        return _poll_body(backend, [json.dumps(backend.bus.resync_message(epoch))], backend.bus.seq)
     return _poll_body(backend, [e.ext_json() for e in replay if flt.matches(e)], backend.bus.seq)
 
 
@@ -259,7 +253,7 @@ class SyncPush(BaseModel):
 
 
 async def ws_sync(websocket: WebSocket) -> None:
-    backend = _backend(websocket)
+    backend = backend_of(websocket)
     try:
         require(websocket, Permission.Read)  # type: ignore[arg-type]
     except ApiError as exc:
