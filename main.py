@@ -45,11 +45,13 @@ def build_app() -> None:
     """Register pages and lifecycle hooks (also what the test fixtures run)."""
     from app import pages  # noqa: F401 - importing collects every page
     from app.auth import close_all, expire_idle_sessions
+    from app.diagnostics import register as register_diagnostics
     from app.shell import register_pages
     from services.events import event_service
     from services.runtime import tune_gc
 
     register_pages()
+    register_diagnostics()  # loopback-only /_console/diagnostics (loop lag, RSS, clients) for bench/live_e2e.py
 
     @ui.page('/')
     def index():
@@ -61,7 +63,7 @@ def build_app() -> None:
     app.timer(60, expire)  # one global timer, not one per browser
     app.on_startup(tune_gc)  # see services/runtime.py and bench/README.md
     app.on_shutdown(close_all)
-    app.on_shutdown(event_service.close)
+    app.on_shutdown(lambda: event_service().close())
 
 
 def start_embedded_backend() -> None:

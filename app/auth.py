@@ -88,13 +88,13 @@ async def sign_in(token: str) -> Session:
     session = Session(secrets.token_urlsafe(24), token, identity_for(token), api, can_read)
     _sessions[session.session_id] = session
     app.storage.user[SESSION_KEY] = session.session_id
-    event_service.connect(token)
+    event_service().connect(token)
     log.info('signed in (%s)', session.identity)
     return session
 
 
 def _note_admin_action(token: str, event: CompactionEvent) -> None:
-    event_service.note_admin_action(token, event)
+    event_service().note_admin_action(token, event)
 
 
 def current_session() -> Session | None:
@@ -107,7 +107,7 @@ def current_session() -> Session | None:
 async def end_session(session: Session) -> None:
     if _sessions.pop(session.session_id, None) is None:
         return
-    await event_service.disconnect(session.token)
+    await event_service().disconnect(session.token)
     await session.api.close()
     log.info('signed out (%s)', session.identity)
 

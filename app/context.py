@@ -2,69 +2,129 @@
 
 from __future__ import annotations
 
-import asyncio
+import inspect
 import time
-from collections.abc import Awaitable, Callable
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from nicegui import app, background_tasks, ui
+from nicegui import app, context, ui
 
-from services.api import ApexApi, ApiError, AuthFailed, NotOffered
+from components.states import StatePanel
+from services.api import ApexApi, ApiError, NotOffered
 from services.events import event_service
+from services.events.fanout import Subscription
 from services.events.models import ConnectionStatus, KeyChangeEvent, Resync
 
 from .auth import Session
+from .live import FrameBudget
+
+E = TypeVar('E')
+
+
+@dataclass
+class Outcome:
+    """What `ctx.errors()` saw: whether the guarded block failed, and with which error."""
+    error: ApiError | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
 
 
 @dataclass
 class PageContext:
+    """A page's link to its session: the REST client, typed live events, errors reported in one place.
+
+    A page holds ONE event subscription, whatever it listens to, and it ends with the page's client.
+    """
     session: Session
     route: str
     embed: bool = False
+    _handlers: dict[type, list[Callable[[Any], Any]]] = field(default_factory=dict)
     _refetchers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    _subscription: Subscription | None = None
 
     @property
     def api(self) -> ApexApi:
         return self.session.api
 
-    def _stream(self, name: str):
-        return getattr(event_service, name)(self.session.token)
-
-    def on(self, stream: str, handler: Callable[[Any], Any]) -> None:
-        """Subscribe for as long as this page's client lives. Resync signals go to `on_resync` handlers."""
-        def route_item(item: Any) -> Any:
-            if isinstance(item, Resync):
-                return None  # handled once per page by the resync stream below
-            return handler(item)
-        self._stream(stream).subscribe(route_item)
+    # -- live events -------------------------------------------------------------------------------
+    def on(self, kind: type[E], handler: Callable[[E], Any]) -> None:
+        """Call `handler` with every `kind` event (e.g. `ctx.on(KeyChangeEvent, ...)`) while the page lives."""
+        if isinstance(kind, str):  # TRANSITION shim
+            from services.events.models import CompactionEvent, HealthEvent, SnapshotEvent, SyncEvent
+            kind = {'on_key_changes': KeyChangeEvent, 'on_compaction_events': CompactionEvent,  # type: ignore
+                    'on_health_events': HealthEvent, 'on_snapshot_events': SnapshotEvent,
+                    'on_sync_events': SyncEvent}[kind]
+        self._handlers.setdefault(kind, []).append(handler)
+        self._subscribe()
 
     def on_resync(self, refetch: Callable[[], Awaitable[None]]) -> None:
         """Refetch after any gap (reconnect, lag, transport switch): never silently stale."""
-        if not self._refetchers:
-            self._stream('resync').subscribe(self._resync)
         self._refetchers.append(refetch)
-
-    async def _resync(self, _signal: Resync) -> None:
-        for refetch in self._refetchers:
-            await refetch()
+        self._subscribe()
 
     def on_status(self, handler: Callable[[ConnectionStatus], Any]) -> None:
-        self._stream('connection_status').subscribe(
-            lambda item: handler(item) if isinstance(item, ConnectionStatus) else None)
-        handler(event_service.status(self.session.token))
+        self.on(ConnectionStatus, handler)
+        handler(event_service().status(self.session.token))
+
+    def _subscribe(self) -> None:
+        if self._subscription is not None:
+            return
+        handlers = self._handlers
+        slot = weakref.ref(context.slot)
+        client = context.client
+        self._subscription = event_service().select(self.session.token, lambda item: type(item) in handlers) \
+            .subscribe(self._dispatch, context=lambda: None if client.is_deleted else slot())
+        client.on_delete(self._subscription.unsubscribe)
+
+    async def _dispatch(self, item: Any) -> None:
+        if type(item) is Resync:
+            for refetch in self._refetchers:
+                await refetch()
+            return
+        for handler in self._handlers.get(type(item), ()):
+            result = handler(item)
+            if inspect.isawaitable(result):
+                await result
+
+    def refresher(self, render: Callable[[], Any], **budget: float) -> FrameBudget:
+        """The page's one refresher: every view marks it, it renders what changed once per frame."""
+        return FrameBudget(render, **budget)
 
     def watch_prefix(self, prefix: str) -> Callable[[], None]:
-        release = event_service.watch_prefix(self.session.token, prefix)
-        ui.context.client.on_delete(release)
+        release = event_service().watch_prefix(self.session.token, prefix)
+        context.client.on_delete(release)
         return release
 
     def reconnect_now(self) -> None:
-        event_service.reconnect_now(self.session.token)
+        event_service().reconnect_now(self.session.token)
 
+    # -- errors, in one place ----------------------------------------------------------------------
+    @contextmanager
+    def errors(self, *, state: StatePanel | None = None, feature: str | None = None,
+               success: str | None = None) -> Iterator[Outcome]:
+        """Run API calls; whatever goes wrong is said once, as a toast or in the section's `state`.
+
+        `with ctx.errors() as outcome: ...` then `if outcome.failed: return`.
+        """
+        outcome = Outcome()
+        try:
+            yield outcome
+        except ApiError as exc:
+            outcome.error = exc
+            report(exc, state=state, feature=feature)
+            return
+        if success:
+            notify(success, 'success')
+
+    # -- page helpers ------------------------------------------------------------------------------
     def query(self, name: str) -> str | None:
         """A query parameter of the page's URL (e.g. `/notes?open=ideas`)."""
-        request = ui.context.client.request
+        request = context.client.request
         return request.query_params.get(name) if request is not None else None
 
     def draft(self, name: str) -> dict:
@@ -83,6 +143,19 @@ def notify(message: str, kind: str = 'info') -> None:
               close_button=True)
 
 
+def report(exc: ApiError, *, state: StatePanel | None = None, feature: str | None = None) -> None:
+    """Say what went wrong: in the section's state panel when there is one, else as a toast."""
+    if isinstance(exc, NotOffered):
+        if state is not None:
+            state.not_offered(feature or 'This feature')
+        else:
+            notify(exc.message, 'warning')
+    elif state is not None:
+        state.error(exc.message)
+    else:
+        notify(exc.message, 'error')
+
+
 async def guarded(action: Awaitable[Any], *, success: str | None = None,
                   not_offered: Callable[[], None] | None = None) -> Any:
     """Run an API call; show what went wrong as a toast instead of raising. Returns None on failure."""
@@ -92,30 +165,25 @@ async def guarded(action: Awaitable[Any], *, success: str | None = None,
         if not_offered is not None:
             not_offered()
         else:
-            notify(exc.message, 'warning')
-        return None
-    except AuthFailed as exc:
-        notify(exc.message, 'error')
+            report(exc)
         return None
     except ApiError as exc:
-        notify(exc.message, 'error')
+        report(exc)
         return None
     if success:
         notify(success, 'success')
     return result
 
 
-async def fetch_shown(action: Awaitable[Any], state, feature: str, *, disable: Any = None) -> Any:
+async def fetch_shown(action: Awaitable[Any], state: StatePanel, feature: str, *, disable: Any = None) -> Any:
     """Fetch a section's data; on failure the section's StatePanel says why (and `disable` is disabled
     when the server does not offer the feature at all). Returns None on failure."""
     try:
         return await action
-    except NotOffered:
-        state.not_offered(feature)
-        if disable is not None:
-            disable.disable()
     except ApiError as exc:
-        state.error(exc.message)
+        report(exc, state=state, feature=feature)
+        if isinstance(exc, NotOffered) and disable is not None:
+            disable.disable()
     return None
 
 
@@ -136,37 +204,5 @@ class OwnWrites:
         return (event.operation == 'delete' and value is None) or (event.operation == 'put' and value == event.value)
 
 
-class Coalescer:
-    """At most `rate` renders per second however many events arrive; a burst ends in one render."""
-
-    def __init__(self, render: Callable[[], Any], rate: float = 10.0) -> None:
-        self.render = render
-        self.interval = 1.0 / rate
-        self.dirty = False
-        self.last = 0.0
-        self.renders = 0
-        self._pending: asyncio.TimerHandle | None = None
-        ui.context.client.on_delete(self.cancel)
-
-    def mark(self) -> None:
-        self.dirty = True
-        if self._pending is not None:
-            return
-        delay = max(0.0, self.interval - (time.monotonic() - self.last))
-        self._pending = asyncio.get_running_loop().call_later(delay, self._fire)
-
-    def _fire(self) -> None:
-        self._pending = None
-        if not self.dirty:
-            return
-        self.dirty = False
-        self.last = time.monotonic()
-        self.renders += 1
-        result = self.render()
-        if asyncio.iscoroutine(result):
-            background_tasks.create(result, name='coalesced render')  # errors reach NiceGUI's handlers
-
-    def cancel(self) -> None:
-        if self._pending is not None:
-            self._pending.cancel()
-            self._pending = None
+def Coalescer(render: Callable[[], Any], rate: float = 10.0) -> FrameBudget:  # noqa: N802 - TRANSITION shim
+    return FrameBudget(render, frame=1 / rate, burst_frame=1 / rate)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
+from html import escape
 from urllib.parse import quote
 
 from fastapi.responses import RedirectResponse
@@ -50,7 +52,11 @@ body { font-family: Inter, system-ui, sans-serif; }
 .body--dark .q-header { color: #f1f5f9; }
 .row-flash td { animation: flash 1.5s ease-out; }
 .row-new td { animation: flash-new 1.5s ease-out; }
-.row-deleted td { text-decoration: line-through; opacity: .55; }
+.row-deleted td, .ag-row.row-deleted { text-decoration: line-through; opacity: .55; }
+.ag-row.row-new { animation: flash-new 1.5s ease-out; }
+.nav-link:hover { background: rgba(249,115,22,.08); }
+.live-feed { gap: 4px; }
+.live-feed-item { gap: 8px; }
 @keyframes flash { from { background: rgba(249,115,22,.35); } to { background: transparent; } }
 @keyframes flash-new { from { background: rgba(34,197,94,.35); } to { background: transparent; } }
 '''
@@ -67,20 +73,30 @@ def _toggle_theme() -> None:
     app.storage.user['dark'] = not app.storage.user.get('dark', True)
 
 
+def nav_html(current: str) -> str:
+    """The navigation as one static HTML block: ~140 elements per tab become one (memory, first paint).
+
+    Only constants from NAV go in (no user data), escaped all the same.
+    """
+    parts = []
+    for group, items in NAV:
+        parts.append(f'<div class="px-4 pt-3 text-xs uppercase tracking-wide text-gray-500">{escape(group)}</div>')
+        for label, route, icon in items:
+            active = ' text-primary bg-orange-500/10' if route == current else ''
+            parts.append(
+                f'<a href="{escape(route)}" class="nav-link flex items-center gap-3 px-4 py-1 no-underline '
+                f'text-inherit{active}"><i class="q-icon notranslate material-icons text-base" aria-hidden="true">'
+                f'{escape(icon)}</i><span class="text-sm">{escape(label)}</span></a>')
+    return ''.join(parts)
+
+
 def _drawer(ctx: PageContext) -> ui.left_drawer:
     with ui.left_drawer(value=True).classes('p-0') as drawer:
         with ui.row().classes('items-center gap-2 px-4 py-3'):
             ui.icon('bolt', size='md').classes('text-primary')
             ui.label('ApexStore').classes('text-lg font-bold')
             ui.badge(f'v{VERSION}', color='primary')
-        for group, items in NAV:
-            ui.label(group).classes('px-4 pt-3 text-xs uppercase tracking-wide text-gray-500')
-            for label, route, icon in items:
-                active = 'text-primary bg-orange-500/10' if route == ctx.route else ''
-                with ui.link(target=route).classes(f'w-full no-underline text-inherit {active}'):
-                    with ui.row().classes('items-center gap-3 px-4 py-1'):
-                        ui.icon(icon, size='xs')
-                        ui.label(label).classes('text-sm')
+        ui.html(nav_html(ctx.route), sanitize=False).classes('w-full').mark('nav')
     return drawer
 
 
@@ -128,13 +144,37 @@ async def _sign_out() -> None:
     ui.navigate.to('/login')
 
 
-_registrations: dict[str, Callable[[], None]] = {}  # by route: re-importing a page module replaces its entry
+@dataclass
+class Registration:
+    module: str
+    register: Callable[[], None]
+
+
+_registry: dict[str, Registration] = {}  # route -> the page that serves it
+
+
+def _claim(route: str, module: str, register: Callable[[], None]) -> None:
+    """One page per route: a second module claiming a route is a bug, never a silent replacement.
+
+    Re-importing the same module (NiceGUI's test reset does) replaces its own entry.
+    """
+    existing = _registry.get(route)
+    if existing is not None and existing.module != module:
+        raise RuntimeError(f'{route} is served by {existing.module}; {module} cannot claim it too')
+    _registry[route] = Registration(module, register)
+
+
+def registered(route: str) -> bool:
+    return route in _registry
 
 
 def register_pages() -> None:
     """Create every route. Called by main.py at start (and again for each test app)."""
-    for register in _registrations.values():
-        register()
+    from .pages.planned import claim_unbuilt_routes
+
+    claim_unbuilt_routes()  # placeholders only where no page claimed the route
+    for registration in _registry.values():
+        registration.register()
 
 
 def public_page(route: str) -> Callable:
@@ -142,12 +182,12 @@ def public_page(route: str) -> Callable:
     def decorator(build: Callable) -> Callable:
         def register() -> None:
             ui.page(route)(build)
-        _registrations[route] = register
+        _claim(route, build.__module__, register)
         return build
     return decorator
 
 
-def page(route: str, title: str, *aliases: str) -> Callable:
+def page(route: str, title: str, *aliases: str, owner: str | None = None) -> Callable:
     """A signed-in page at `route` (and aliases); `?embed=1` renders it without the shell."""
     def decorator(build: Callable[[PageContext], Awaitable[None]]) -> Callable:
         async def render(embed: int = 0):
@@ -163,9 +203,7 @@ def page(route: str, title: str, *aliases: str) -> Callable:
         # re-import the page module like any other page
         render.__name__, render.__module__ = build.__name__, build.__module__
 
-        def register() -> None:
-            for path in (route, *aliases):
-                ui.page(path)(render)
-        _registrations[route] = register
+        for path in (route, *aliases):
+            _claim(path, owner or build.__module__, lambda path=path: ui.page(path)(render))
         return build
     return decorator

@@ -5,20 +5,23 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from nicegui import ui
+from nicegui import background_tasks, ui
 
 from components.cards import card_header
 from components.charts import ThroughputChart
-from components.feed import ChangeFeed
+from components.live_feed import LiveFeed
 from components.stat_card import StatCard
 from services.api import ApiError
 from services.events.models import KeyChangeEvent
 
-from ..context import Coalescer, PageContext, guarded, notify
+from ..context import PageContext, notify
 from ..shell import page
 
 HISTORY_LIMIT = 50
+FEED_LIMIT = 50
 CHART_WINDOW_SECS = 180
+CHART_EVERY_SECS = 1.0  # the chart scrolls once a second while its window holds traffic
+STATS_EVERY_SECS = 1.0  # at most one stats read a second per page, however many writes
 HISTORY_COLUMNS = [
     {'name': 'op', 'label': 'Op', 'field': 'op', 'align': 'left'},
     {'name': 'key', 'label': 'Key', 'field': 'key', 'align': 'left'},
@@ -40,6 +43,10 @@ class Throughput:
         second = int(at or time.time())
         bucket = self.buckets.setdefault(second, [0, 0])
         bucket[0 if operation == 'put' else 1] += 1
+
+    def busy(self, now: float | None = None) -> bool:
+        """Whether the chart's window still holds traffic (then it keeps scrolling)."""
+        return any(second > (now or time.time()) - self.window for second in self.buckets)
 
     def series(self, now: float | None = None) -> tuple[list[str], list[int], list[int]]:
         end = int(now or time.time())
@@ -72,6 +79,9 @@ async def dashboard(ctx: PageContext) -> None:
         except ApiError as exc:
             stats_error.text = f'Stats unavailable: {exc.message}'
             return
+        finally:
+            due['stats_at'] = time.monotonic()
+            due['stats_busy'] = False
         stats_error.text = ''
         mem.set(f'{stats.mem_records:,} records', f'{stats.mem_kb / 1024:.2f} MB')
         wal.set(f'{stats.wal_kb:,} KB', 'Write-ahead log')
@@ -100,7 +110,7 @@ async def dashboard(ctx: PageContext) -> None:
             chart = ThroughputChart(CHART_WINDOW_SECS)
         with ui.card().classes('grow min-w-[18rem] basis-1/4'):
             ui.label('Latest changes (live)').classes('font-semibold')
-            feed = ChangeFeed(marker='change-feed')
+            feed = LiveFeed(FEED_LIMIT).classes('max-h-72 overflow-y-auto').mark('change-feed')
 
     with ui.card().classes('w-full'):
         with ui.row().classes('w-full items-center justify-between'):
@@ -176,30 +186,50 @@ async def dashboard(ctx: PageContext) -> None:
     read_button.on_click(read)
     read_key.on('keydown.enter', read)
 
-    stats_live = Coalescer(load_stats, rate=4)
-    feed_live = Coalescer(feed.render, rate=10)
+    due = {'stats': False, 'stats_busy': False, 'stats_at': 0.0, 'chart': True, 'chart_at': 0.0}
 
-    chart_idle = {'drawn': False}
+    def render() -> None:
+        """The page's one refresher: feed items as they come, the chart and stats at most once a second."""
+        feed.flush()
+        now = time.monotonic()
+        if due['chart']:
+            wait = due['chart_at'] + CHART_EVERY_SECS - now
+            if wait <= 0:
+                redraw_chart()
+            else:
+                refresher.again_in(wait)
+        if due['stats'] and not due['stats_busy']:
+            wait = due['stats_at'] + STATS_EVERY_SECS - now
+            if wait <= 0:
+                due['stats'], due['stats_busy'] = False, True
+                background_tasks.create(load_stats(), name='dashboard stats')
+            else:
+                refresher.again_in(wait)
 
     def redraw_chart() -> None:
-        """Scroll the chart once a second while there is traffic in the window; idle, draw once and rest."""
         labels, puts, deletes = throughput.series()
-        idle = not any(puts) and not any(deletes)
-        if idle and chart_idle['drawn']:
-            return
         chart.show(labels, puts, deletes)
-        chart_idle['drawn'] = idle
+        due['chart_at'] = time.monotonic()
+        due['chart'] = throughput.busy()  # keep scrolling while the window holds traffic
+        if due['chart']:
+            refresher.again_in(CHART_EVERY_SECS)
+
+    refresher = ctx.refresher(render)
 
     def on_key_change(event: KeyChangeEvent) -> None:
         throughput.add('put' if event.operation == 'put' else 'delete')
         detail = '' if event.value is None else event.value[:60]
         feed.add(event.operation, event.key, detail)
-        feed_live.mark()
-        stats_live.mark()
+        due['stats'] = due['chart'] = True
+        refresher.mark()
 
-    ctx.on('on_key_changes', on_key_change)
-    ctx.on_resync(load_stats)
-    ui.timer(1.0, redraw_chart)  # the chart scrolls once a second; no backend call
+    async def resync() -> None:
+        due['stats'] = True
+        refresher.mark()
+
+    ctx.on(KeyChangeEvent, on_key_change)
+    ctx.on_resync(resync)
     render_history()
     redraw_chart()
-    await guarded(load_stats())
+    with ctx.errors():
+        await load_stats()

@@ -3,26 +3,32 @@
 from __future__ import annotations
 
 import json
-import re
+from dataclasses import dataclass, field
 
 from nicegui import ui
 
 from components.cards import card_header
 from components.confirm import confirm
 from components.conflict_banner import ConflictBanner
-from components.key_table import KeyTable
+from components.key_grid import KeyGrid, make_row
 from components.states import StatePanel
 from components.value_viewer import ValueViewer
-from services.api import ApiError
 from services.events.models import KeyChangeEvent
+from services.key_search import Matcher, SearchMode, matcher, search_page
 from services.models import Record
 
-from ..context import Coalescer, OwnWrites, PageContext, notify
+from ..context import OwnWrites, PageContext, notify
+from ..live import Expiry
 from ..shell import page
 
 PAGE_SIZES = [50, 100, 250, 500, 1000]
 MAX_BATCH = 1000
+MAX_ROWS = 2000  # rows one grid holds; beyond it the window ends and "Load more" resumes after it
 OWN_WRITE_SECS = 5.0
+DELETED_ROW_SECS = 2.5
+SCAN_BUDGET = 10_000  # keys one search call reads (in pages of 1000), never the whole store
+MODES: dict[str, str] = {'prefix': 'Prefix', 'glob': 'Pattern (glob)', 'contains': 'Contains', 'regex': 'Regex',
+                         'value': 'Value contains'}
 
 
 def parse_batch(text: str) -> tuple[list[Record] | None, str | None]:
@@ -45,35 +51,34 @@ def parse_batch(text: str) -> tuple[list[Record] | None, str | None]:
     return records, None
 
 
-class Scope:
-    """What the table currently shows, so live changes know whether they belong in it."""
+@dataclass
+class Window:
+    """Which keys the grid holds: the first rows of a result in key order, and where it stops.
 
-    def __init__(self) -> None:
-        self.mode = 'prefix'
-        self.query = ''
-        self.cursor: str | None = None
-        self.title = 'Entries'
+    `cursor` is where "Load more" resumes (the last key read); None means the result is complete,
+    so every new matching key belongs in view. Live keys past the cursor are not in the window.
+    """
+    mode: SearchMode = 'prefix'
+    query: str = ''
+    title: str = 'Entries'
+    cursor: str | None = None
+    scanned: int = 0
+    match: Matcher = field(default=lambda key, value: True)
 
-    def matches(self, key: str) -> bool:
-        if self.mode == 'contains':
-            return self.query in key
-        if self.mode == 'regex':
-            try:
-                return re.search(self.query, key) is not None
-            except re.error:
-                return False
-        return key.startswith(self.query)
+    def belongs(self, key: str, value: str | None) -> bool:
+        return (self.cursor is None or key <= self.cursor) and self.match(key, value)
 
-    def loaded(self, key: str) -> bool:
-        """Inside the part of the keyspace already paged in (later keys arrive with 'Load more')."""
-        return self.cursor is None or key <= self.cursor
+    @property
+    def scans(self) -> bool:
+        return self.mode not in ('prefix',)
 
 
 @page('/keys', 'Key Explorer')
 async def key_explorer(ctx: PageContext) -> None:
-    scope = Scope()
+    window = Window()
     own = OwnWrites(OWN_WRITE_SECS)
     opened: dict[str, str | None] = {'key': None, 'value': None}
+    totals = {'store': None}
     insert_draft = ctx.draft('insert')
     batch_draft = ctx.draft('batch')
     editor_draft = ctx.draft('editor')
@@ -100,8 +105,7 @@ async def key_explorer(ctx: PageContext) -> None:
         with ui.card().classes('grow basis-64'):
             card_header('GET', 'Search')
             search_query = ui.input('Query', placeholder='user:').classes('w-full').mark('search-query')
-            search_mode = ui.select({'prefix': 'Prefix', 'contains': 'Contains', 'regex': 'Regex'}, value='prefix',
-                                    label='Match').classes('w-full').mark('search-mode')
+            search_mode = ui.select(MODES, value='prefix', label='Match').classes('w-full').mark('search-mode')
             search_button = ui.button('Search', icon='search').mark('search-button')
         with ui.card().classes('grow basis-64'):
             card_header('POST', 'Batch Insert')
@@ -117,14 +121,14 @@ async def key_explorer(ctx: PageContext) -> None:
             with ui.row().classes('items-center gap-2'):
                 table_title = ui.label('Entries').classes('font-semibold').mark('table-title')
                 count_badge = ui.badge('0').mark('count-badge')
-                filtered_badge = ui.badge('', color='grey')
+                progress = ui.label('').classes('text-sm text-gray-500').mark('key-count')
             with ui.row().classes('items-center gap-2'):
-                filter_input = ui.input(placeholder='Filter...').props('dense clearable').mark('table-filter')
+                filter_input = ui.input(placeholder='Filter rows in view…').props('dense clearable') \
+                    .mark('table-filter')
                 page_size = ui.select(PAGE_SIZES, value=100, label='Page size').props('dense').classes('w-28')
                 ui.button('Clear', on_click=lambda: clear_table()).props('flat')
         table_state = StatePanel('table-state')
-        table = KeyTable(on_open=lambda k: open_key(k), on_refetch=lambda k: refetch(k),
-                         on_delete=lambda k: delete(k))
+        grid = KeyGrid(on_open=lambda k: open_key(k))
         more_button = ui.button('Load more', icon='expand_more').props('flat').mark('load-more')
 
     with ui.card().classes('w-full') as viewer_card:
@@ -139,57 +143,89 @@ async def key_explorer(ctx: PageContext) -> None:
             .bind_value(editor_draft, 'value')
         with ui.row().classes('gap-2'):
             save_button = ui.button('Save', icon='save').mark('save-button')
+            ui.button('Refetch', icon='refresh', on_click=lambda: refetch(opened['key'] or '')).props('flat')
             ui.button('Delete', icon='delete', color='negative', on_click=lambda: delete(opened['key'] or '')) \
                 .props('flat')
     viewer_card.set_visibility(False)
 
-    # -- rendering ---------------------------------------------------------------------------------
+    # -- rendering: one refresher; the grid gets patches, the labels only when their text changes --
     def render() -> None:
-        table.filter_text = filter_input.value or ''
-        visible = table.visible()
-        table.render()
-        count_badge.text = str(len(table.rows))
-        filtered_badge.text = f'{len(visible)} filtered' if table.filter_text else ''
-        filtered_badge.set_visibility(bool(table.filter_text))
-        table_title.text = scope.title
-        more_button.set_visibility(scope.cursor is not None)
-        table.table.set_visibility(bool(table.rows))
-        table_state.settle(bool(table.rows), 'Use Lookup, Search or Full Scan to load data.')
+        grid.flush()
+        shown = len(grid.rows)
+        count_badge.text = f'{shown:,}'
+        progress.text = counts_text(shown)
+        table_title.text = window.title
+        more_button.set_visibility(window.cursor is not None)
 
-    live = Coalescer(render, rate=10)
-    filter_input.on_value_change(render)
+    def counts_text(shown: int) -> str:
+        total = f' of {totals["store"]:,} keys' if totals['store'] is not None else ''
+        if window.scans:
+            more = ' so far' if window.cursor is not None else ''
+            return f'{shown:,} matches{more} · scanned {window.scanned:,}{total}'
+        return f'{shown:,} in view{total}'
 
-    def settle() -> None:
-        if table.settle():
-            live.mark()
+    refresher = ctx.refresher(render)
 
-    ui.timer(0.5, settle)  # fades flashes and removes deleted rows; local only
+    def drop_deleted(keys: list[str]) -> None:
+        for key in keys:
+            grid.remove(key)
+        settle_state()
+        refresher.mark()
+
+    expiry = Expiry(DELETED_ROW_SECS, drop_deleted)
+    filter_input.on_value_change(lambda e: grid.run_grid_method('setGridOption', 'quickFilterText', e.value or ''))
+
+    def settle_state() -> None:
+        grid.set_visibility(bool(grid.rows))
+        table_state.settle(bool(grid.rows), 'Use Lookup, Search or Full Scan to load data.')
 
     def clear_table() -> None:
-        table.replace([])
-        scope.cursor = None
-        render()
+        grid.replace([])
+        expiry.clear()
+        window.cursor = None
+        settle_state()
+        refresher.flush_now()
 
-    # -- loading (cursor paging: never an unbounded scan) -------------------------------------------
-    async def load(mode: str, query: str, title: str, append: bool = False) -> None:
+    # -- loading: one page per request, never an unbounded scan --------------------------------------
+    async def load(mode: SearchMode, query: str, title: str, append: bool = False) -> bool:
         if not append:
-            scope.mode, scope.query, scope.cursor, scope.title = mode, query, None, title
             table_state.loading()
         limit = int(page_size.value or 100)
-        try:
-            result = await ctx.api.search(query, mode=mode, limit=limit, cursor=scope.cursor if append else None)
-        except ApiError as exc:
-            table_state.error(exc.message)
-            notify(exc.message, 'error')
-            return
-        records = [(r.key, r.value) for r in result.records]
+        with ctx.errors(state=None if append else table_state, feature='Key search') as outcome:
+            result = await search_page(ctx.api, mode, query, cursor=window.cursor if append else None,
+                                       limit=limit, scan_budget=SCAN_BUDGET)
+        if outcome.failed:
+            return False
+        rows = [make_row(r.key, r.value) for r in result.records]
         if append:
-            table.extend(records)
+            for row in rows:
+                grid.upsert(row)
+            window.scanned += result.scanned
         else:
-            table.replace(records)
-        scope.cursor = result.cursor if mode == 'prefix' else None
-        render()
-        return None
+            window.mode, window.query, window.title = mode, query, title
+            window.match, window.scanned = matcher(mode, query), result.scanned
+            expiry.clear()
+            grid.replace(rows)
+        window.cursor = result.cursor
+        trim_window()
+        await refresh_total()
+        settle_state()
+        refresher.flush_now()
+        return True
+
+    async def refresh_total() -> None:
+        with ctx.errors(state=None) as outcome:
+            stats = await ctx.api.stats()
+        totals['store'] = None if outcome.failed else stats.total_records
+
+    def trim_window() -> None:
+        """Keep the first MAX_ROWS keys; the window then ends at the last one held."""
+        while len(grid.rows) > MAX_ROWS:
+            last = grid.largest()
+            if last is None:
+                break
+            grid.remove(last)
+            window.cursor = grid.largest()
 
     async def list_all() -> None:
         await load('prefix', '', 'Entries')
@@ -198,28 +234,30 @@ async def key_explorer(ctx: PageContext) -> None:
         await load('prefix', '', 'Scan Results')
 
     async def load_more() -> None:
-        await load(scope.mode, scope.query, scope.title, append=True)
+        await load(window.mode, window.query, window.title, append=True)
 
     async def search() -> None:
         query = search_query.value or ''
         mode = search_mode.value or 'prefix'
-        if mode == 'regex':
-            try:
-                re.compile(query)
-            except re.error as exc:
-                notify(f'Invalid regex: {exc}', 'error')
-                return
-        await load(mode, query, f'Search: {query}' if query else 'Entries')
-        notify(f'{len(table.rows)} keys found for "{query}"', 'info')
+        if await load(mode, query, f'Search: {query}' if query else 'Entries'):
+            further = '' if window.cursor is None or not window.scans else \
+                f' so far (scanned {window.scanned:,}; Load more searches further)'
+            notify(f'{len(grid.rows):,} keys found for "{query}"{further}', 'info')
 
     list_all_button.on_click(list_all)
     scan_button.on_click(full_scan)
     more_button.on_click(load_more)
     search_button.on_click(search)
     search_query.on('keydown.enter', search)
-    page_size.on_value_change(lambda: load(scope.mode, scope.query, scope.title))
+    page_size.on_value_change(lambda: load(window.mode, window.query, window.title))
 
     # -- single-key actions ------------------------------------------------------------------------
+    def show_row(key: str, value: str | None) -> None:
+        grid.upsert(make_row(key, value, 'changed' if key in grid.rows else 'new'))
+        expiry.discard(key)
+        settle_state()
+        refresher.flush_now()
+
     async def lookup() -> None:
         key = lookup_key.value or ''
         if key:
@@ -234,14 +272,13 @@ async def key_explorer(ctx: PageContext) -> None:
         own.remember(key, value)
         insert_button.props('loading')
         try:
-            await ctx.api.put_key(key, value, ttl)
-        except ApiError as exc:
-            notify(exc.message, 'error')  # the form keeps what was typed
-            return
+            with ctx.errors() as outcome:  # on failure the form keeps what was typed
+                await ctx.api.put_key(key, value, ttl)
         finally:
             insert_button.props(remove='loading')
-        table.upsert(key, value)
-        render()
+        if outcome.failed:
+            return
+        show_row(key, value)
         notify(f'Key "{key}" inserted!', 'success')
         insert_key.value = insert_value.value = ''
         insert_ttl.value = None
@@ -254,32 +291,33 @@ async def key_explorer(ctx: PageContext) -> None:
             return
         for r in records:
             own.remember(r.key, r.value)
-        try:
+        with ctx.errors() as outcome:
             count = await ctx.api.batch_put(records)
-        except ApiError as exc:
-            batch_error.text = exc.message
-            notify(exc.message, 'error')
+        if outcome.error is not None:
+            batch_error.text = outcome.error.message
             return
         for r in records:
-            table.upsert(r.key, r.value)
-        render()
+            grid.upsert(make_row(r.key, r.value, 'changed' if r.key in grid.rows else 'new'))
+        settle_state()
+        refresher.flush_now()
         notify(f'{count} keys inserted', 'success')
         batch_text.value = ''
 
     async def refetch(key: str) -> None:
-        await fetch_key(key, show=False, found_toast=f'"{key}" refreshed')
+        if key:
+            await fetch_key(key, show=False, found_toast=f'"{key}" refreshed')
 
     async def delete(key: str) -> None:
         if not key or not await confirm('Delete key', f'Delete "{key}"? This cannot be undone.'):
             return
         own.remember(key, None)
-        try:
+        with ctx.errors() as outcome:
             await ctx.api.delete_key(key)
-        except ApiError as exc:
-            notify(exc.message, 'error')
+        if outcome.failed:
             return
-        table.mark_deleted(key)
-        render()
+        if grid.mark_deleted(key):
+            expiry.add(key)
+        refresher.flush_now()
         if opened['key'] == key:
             viewer_card.set_visibility(False)
         notify(f'Key "{key}" deleted', 'success')
@@ -289,18 +327,17 @@ async def key_explorer(ctx: PageContext) -> None:
 
     async def fetch_key(key: str, *, show: bool, found_toast: str | None = None) -> None:
         """Read one key; update its row (or mark it gone) and optionally open it in the viewer."""
-        try:
+        with ctx.errors() as outcome:
             found = await ctx.api.get_key(key)
-        except ApiError as exc:
-            notify(exc.message, 'error')
+        if outcome.failed:
             return
         if found is None:
             notify(f'Key "{key}" not found', 'warning')
-            table.mark_deleted(key)
-            render()
+            if grid.mark_deleted(key):
+                expiry.add(key)
+            refresher.flush_now()
             return
-        table.upsert(key, found.value, state='' if key not in table.rows else 'changed')
-        render()
+        show_row(key, found.value)
         if show:
             show_value(key, found.value)
         if found_toast:
@@ -320,16 +357,14 @@ async def key_explorer(ctx: PageContext) -> None:
             return
         value = editor.value or ''
         own.remember(key, value)
-        try:
+        with ctx.errors() as outcome:
             await ctx.api.put_key(key, value)
-        except ApiError as exc:
-            notify(exc.message, 'error')
+        if outcome.failed:
             return
         opened['value'] = value
         viewer.show(key, value)
         conflict.hide()
-        table.upsert(key, value)
-        render()
+        show_row(key, value)
         notify(f'Key "{key}" saved', 'success')
 
     async def reload_opened() -> None:
@@ -342,28 +377,36 @@ async def key_explorer(ctx: PageContext) -> None:
     batch_button.on_click(batch)
     save_button.on_click(save)
 
-    # -- live --------------------------------------------------------------------------------------
+    # -- live: each event patches at most one row; the refresher sends the frame's patches ----------
     def on_key_change(event: KeyChangeEvent) -> None:
         mine = own.is_own(event)
         if event.operation == 'delete_prefix':
-            for key in [k for k in table.rows if k.startswith(event.key)]:
-                table.mark_deleted(key)
+            for key in [k for k in grid.rows if k.startswith(event.key)]:
+                if grid.mark_deleted(key):
+                    expiry.add(key)
             if opened['key'] and opened['key'].startswith(event.key) and not mine:
-                flag_conflict('deleted')
+                conflict.show('deleted')
         elif event.operation == 'delete':
-            table.mark_deleted(event.key)
+            if grid.mark_deleted(event.key):
+                expiry.add(event.key)
             if opened['key'] == event.key and not mine:
-                flag_conflict('deleted')
-        elif event.key in table.rows or (scope.matches(event.key) and scope.loaded(event.key)):
-            table.upsert(event.key, event.value if event.value is not None else f'({event.value_size:,} bytes)')
+                conflict.show('deleted')
+        elif event.key in grid.rows or window.belongs(event.key, event.value):
+            value = event.value if event.value is not None else f'({event.value_size or 0:,} bytes)'
+            new = event.key not in grid.rows
+            grid.upsert(make_row(event.key, value, 'new' if new else 'changed', size=event.value_size))
+            expiry.discard(event.key)
+            if new:
+                trim_window()
+                if len(grid.rows) == 1:
+                    settle_state()
             if opened['key'] == event.key and not mine:
-                flag_conflict('changed')
-        live.mark()
+                conflict.show('changed')
+        else:
+            return
+        refresher.mark()
 
-    def flag_conflict(what: str) -> None:
-        conflict.show(what)
-
-    ctx.on('on_key_changes', on_key_change)
+    ctx.on(KeyChangeEvent, on_key_change)
     ctx.watch_prefix('')
-    ctx.on_resync(lambda: load(scope.mode, scope.query, scope.title))
+    ctx.on_resync(lambda: load(window.mode, window.query, window.title))
     await list_all()

@@ -34,7 +34,7 @@ async def login_page(next: str = '/dashboard', once: str | None = None,  # noqa:
                 pass
         return RedirectResponse(f'/login?next={target}&expired=1')
     session = current_session()
-    if session is not None and event_service.status(session.token).state != 'auth_failed':
+    if session is not None and event_service().status(session.token).state != 'auth_failed':
         return RedirectResponse(target)
     if session is None and (auto := auto_login_token()):
         try:

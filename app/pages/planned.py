@@ -15,12 +15,9 @@ from nicegui import ui
 from components.states import StatePanel
 
 from ..context import PageContext, fetch_shown
-from ..shell import NAV, page
+from ..shell import NAV, page, registered
 
-BUILT = {'/dashboard', '/keys', '/health', '/compaction', '/snapshots', '/backup', '/stats', '/features', '/admin',
-         '/rate-limits', '/graphql', '/notes', '/tags',
-         '/graph', '/cdc', '/time-travel',
-         '/bulk-import'}
+PLACEHOLDER = 'placeholder:'
 SOURCES = {  # route -> (what the Angular page showed, the GET route it read)
     '/resilience': ('circuit breakers', '/admin/circuit_breakers'),
     '/sql-runner': ('SQL queries', '/query'),
@@ -58,10 +55,12 @@ def _planned(route: str, title: str) -> None:
             ui.code(json.dumps(data, indent=2, ensure_ascii=False)[:100_000], language='json').classes('w-full')
 
     build.__name__ = f'planned_{route.strip("/").replace("-", "_")}'
-    page(route, title)(build)
+    page(route, title, owner=f'{PLACEHOLDER}{route}')(build)  # each placeholder owns its route alone
 
 
-for _group, _items in NAV:
-    for _label, _route, _icon in _items:
-        if _route not in BUILT:
-            _planned(_route, _label)
+def claim_unbuilt_routes() -> None:
+    """Every navigation route no page module claimed gets the honest placeholder (never the other way)."""
+    for _group, items in NAV:
+        for label, route, _icon in items:
+            if not registered(route):
+                _planned(route, label)

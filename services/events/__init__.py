@@ -1,9 +1,12 @@
 """The event service: one live upstream connection per credential, fanned out to every page.
 
-`from services.events import event_service` gives the process-wide instance built from settings.
+`from services.events import event_service`; `event_service()` gives the process-wide instance, built
+from settings on first use (not at import time, so settings from flags and tests apply).
 """
 
 from __future__ import annotations
+
+from functools import cache
 
 from ..settings import settings
 from .models import (
@@ -27,7 +30,10 @@ def timing_from_settings() -> Timing:
                   poll_interval=settings.events_poll_interval)
 
 
-event_service = EventService(settings.backend_url, timing=timing_from_settings())
+@cache
+def event_service() -> EventService:
+    """The one event service of this process (one upstream connection per credential)."""
+    return EventService(settings.backend_url, timing=timing_from_settings())
 
 __all__ = ['EventService', 'event_service', 'Timing', 'wait_for_state', 'ConnectionState', 'ConnectionStatus',
            'KeyChangeEvent', 'CompactionEvent', 'HealthEvent', 'SyncEvent', 'SnapshotEvent', 'Resync']

@@ -1,8 +1,9 @@
 """Fan-out from one channel to many subscribers: bounded, non-blocking, never silent.
 
 A subscriber that falls behind loses its backlog and receives one `Resync` instead, so it never
-blocks the others and never grows without bound. Callback subscriptions made inside a NiceGUI page
-run in that page's UI context and end when its client goes away (like `nicegui.Event`).
+blocks the others and never grows without bound. This module draws nothing: a UI that wants its
+callbacks run inside its own context passes that context in (`subscribe(..., context=...)`), and
+ends the subscription itself when its page goes away (see app/context.py).
 """
 
 from __future__ import annotations
@@ -11,13 +12,10 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
 from typing import Any
-
-from nicegui.context import context
-from nicegui.slot import Slot
 
 from .models import Resync
 
@@ -124,29 +122,33 @@ class Stream:
         finally:
             sub.unsubscribe()
 
-    def subscribe(self, callback: Callable[[Any], Any], *, maxsize: int = DEFAULT_QUEUE) -> Subscription:
-        """Deliver items to `callback` (sync or async) in order; returns the unsubscribe handle."""
+    def subscribe(self, callback: Callable[[Any], Any], *, maxsize: int = DEFAULT_QUEUE,
+                  context: Callable[[], AbstractContextManager[Any] | None] | None = None) -> Subscription:
+        """Deliver items to `callback` (sync or async) in order; returns the unsubscribe handle.
+
+        `context`, when given, is entered around each delivered batch (a page's UI context); when it
+        returns None the subscriber is gone and the subscription ends.
+        """
         sub = self.subscription(maxsize)
-        slot_ref = None
-        if Slot.get_stack():  # inside a page: run in its UI context, end with its client
-            slot_ref = weakref.ref(context.slot)
-            client = context.client
-            client.on_delete(sub.unsubscribe)
-        sub._task = asyncio.get_running_loop().create_task(_deliver(sub, callback, slot_ref), name='event-subscription')
+        sub._task = asyncio.get_running_loop().create_task(_deliver(sub, callback, context), name='event-subscription')
         _delivery_tasks.add(sub._task)
         sub._task.add_done_callback(_delivery_tasks.discard)
         return sub
 
 
-async def _deliver(sub: Subscription, callback: Callable[[Any], Any], slot_ref) -> None:
+async def _deliver(sub: Subscription, callback: Callable[[Any], Any],
+                   context: Callable[[], AbstractContextManager[Any] | None] | None) -> None:
     """Deliver in order; everything already queued goes out in one go, without a task switch each."""
     with contextlib.suppress(StopAsyncIteration, asyncio.CancelledError):
         while True:
             batch = [await sub.get()]
             while sub.queue:
                 batch.append(sub.queue.popleft())
-            slot = slot_ref() if slot_ref is not None else None
-            with slot if slot is not None else contextlib.nullcontext():
+            scope = context() if context is not None else contextlib.nullcontext()
+            if scope is None:
+                sub.unsubscribe()
+                return
+            with scope:
                 for item in batch:
                     if isinstance(item, Resync):
                         sub.stale = False

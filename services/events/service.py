@@ -79,8 +79,15 @@ class EventService:
         return sum(1 for c in self._channels.values() if c.running)
 
     # -- streams -----------------------------------------------------------------------------------
-    def _stream(self, token: str, *types: type) -> Stream:
+    def stream(self, token: str, *types: type) -> Stream:
+        """Exactly these event types (and the resync signals every stream carries)."""
         return Stream(lambda: self._channel(token).hub, _kinds(*types))
+
+    _stream = stream
+
+    def select(self, token: str, predicate: Callable[[object], bool]) -> Stream:
+        """Whatever `predicate` accepts (a page that wants several event types on one subscription)."""
+        return Stream(lambda: self._channel(token).hub, predicate)
 
     def events(self, token: str) -> Stream:
         return self._stream(token, KeyChangeEvent, CompactionEvent, HealthEvent, SyncEvent, SnapshotEvent)

@@ -12,7 +12,7 @@ from tests.pages.conftest import badge_state, element, eventually, sign_in
 async def signed_in(user: User, route: str) -> None:
     await sign_in(user, next_page=route)
     await eventually(lambda: badge_state(user) == 'connected')
-    assert event_service.status(ADMIN_TOKEN).dialect == 'cdc'
+    assert event_service().status(ADMIN_TOKEN).dialect == 'cdc'
 
 
 async def test_dashboard_and_key_explorer_update_live_from_cdc_events(console_compat_backend, user: User):

@@ -9,11 +9,12 @@ from tests.pages.conftest import badge_state, element, eventually, sign_in
 
 
 def table_keys(user: User) -> list[str]:
-    return [row['key'] for row in element(user, 'key-table').rows]
+    """The keys the grid shows, in its (key) order."""
+    return sorted(element(user, 'key-table').rows)
 
 
 def table_row(user: User, key: str) -> dict | None:
-    return next((row for row in element(user, 'key-table').rows if row['key'] == key), None)
+    return element(user, 'key-table').rows.get(key)
 
 
 async def open_explorer(user: User, backend, records: int = 0) -> None:
@@ -76,7 +77,9 @@ async def test_search_modes(console_backend, user: User):
 async def test_delete_asks_first(console_backend, user: User):
     await open_explorer(user, console_backend, records=2)
     await eventually(lambda: 'user:001' in table_keys(user))
-    user.find(marker='key-table').trigger('delete', 'user:001')  # the row's delete button
+    user.find(marker='key-table').trigger('cellClicked', {'data': {'key': 'user:001'}})  # click the row
+    await eventually(lambda: element(user, 'viewer-title').text == 'user:001')
+    user.find('Delete').click()
     await user.should_see('Delete "user:001"? This cannot be undone.')
     user.find(marker='confirm-button').click()
     await user.should_see('Key "user:001" deleted')
@@ -97,6 +100,9 @@ async def test_rows_change_live_when_another_client_writes(console_backend, user
     await eventually(lambda: (table_row(user, 'user:002') or {}).get('state') == 'deleted',
                      message='deleted row was not marked')
     await eventually(lambda: 'user:002' not in table_keys(user), timeout=8, message='deleted row was not removed')
+    grid = element(user, 'key-table')
+    assert grid.rebuilds == 1, 'live changes must patch rows, not resend the grid'
+    assert grid.transactions >= 2
 
 
 async def test_the_key_being_edited_is_never_silently_overwritten(console_backend, user: User):

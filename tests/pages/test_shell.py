@@ -83,12 +83,12 @@ async def test_the_token_never_reaches_the_page(console_backend, user: User):
     page_dump = str([(e.props, getattr(e, 'text', '')) for e in user.client.elements.values()])
     assert ADMIN_TOKEN not in page_dump
     assert ADMIN_TOKEN not in str(dict(user.client.request.cookies) if user.client.request else {})
-    assert event_service.status(ADMIN_TOKEN).credential_id in page_dump
+    assert event_service().status(ADMIN_TOKEN).credential_id in page_dump
 
 
 async def test_a_pages_subscriptions_end_when_its_browser_tab_goes_away(console_backend, user: User):
     await sign_in(user)
-    hub = event_service._channel(ADMIN_TOKEN).hub
+    hub = event_service()._channel(ADMIN_TOKEN).hub
     dashboard_client = user.client
     on_dashboard = len(hub.subscriptions)
     assert on_dashboard > 0

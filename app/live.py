@@ -1,0 +1,147 @@
+"""How a live view spends the browser's time: coalesced renders under a frame budget.
+
+Events change a view's model at once (cheap dict work); the view's `render` sends what changed
+(a row patch, appended feed items) at most once per frame:
+- an event on an idle view renders on the next loop turn (leading edge: no waiting);
+- while events keep coming, renders are at least `frame` apart (~25 ms; NiceGUI's outbox then
+  carries the whole frame's changes in one message);
+- while a burst lasts (more than `burst_rate` events/s), renders back off to one per `burst_frame`
+  (≤ 10/s), so a flood of writes never floods the browser;
+- the last state always wins: a render reads the model, not the events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from nicegui import background_tasks, context
+
+log = logging.getLogger(__name__)
+
+FRAME_SECS = 0.025
+BURST_FRAME_SECS = 0.1
+BURST_RATE = 250.0  # events/s above which a view counts as flooded
+
+
+class FrameBudget:
+    """Renders a view at most once per frame; one per page (all of the page's views share it)."""
+
+    def __init__(self, render: Callable[[], Any], *, frame: float = FRAME_SECS,
+                 burst_frame: float = BURST_FRAME_SECS, burst_rate: float = BURST_RATE) -> None:
+        self.render = render
+        self.frame = frame
+        self.burst_frame = burst_frame
+        self.burst_rate = burst_rate
+        self.renders = 0
+        self.rate = 0.0  # events/s seen over the last frame
+        self.closed = False
+        self._marks = 0
+        self._last = float('-inf')
+        self._handle: asyncio.Handle | None = None
+        self._later: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+        self._slot = weakref.ref(context.slot)
+        context.client.on_delete(self.close)
+
+    @property
+    def bursting(self) -> bool:
+        return self.rate > self.burst_rate
+
+    def mark(self, events: int = 1) -> None:
+        """Something in the view changed: render it within the budget."""
+        self._marks += events
+        if self._handle is not None or self.closed:
+            return
+        wait = self._last + (self.burst_frame if self.bursting else self.frame) - self._loop.time()
+        if wait > 0:
+            self._handle = self._loop.call_later(wait, self._fire)
+        else:
+            self._handle = self._loop.call_soon(self._fire)  # after the rest of this batch is applied
+
+    def _fire(self) -> None:
+        self._handle = None
+        slot = self._slot()
+        if self.closed or slot is None:
+            return
+        now = self._loop.time()
+        self.rate = self._marks / max(now - self._last, self.frame)
+        self._marks = 0
+        self._last = now
+        self.renders += 1
+        with slot:
+            result = self.render()
+        if asyncio.iscoroutine(result):
+            background_tasks.create(result, name='live render')  # errors reach NiceGUI's handlers
+
+    def again_in(self, seconds: float) -> None:
+        """Render again after `seconds` even without events (a chart that scrolls, a throttled fetch)."""
+        if self.closed or (self._later is not None and self._later.when() <= self._loop.time() + seconds):
+            return
+        if self._later is not None:
+            self._later.cancel()
+        self._later = self._loop.call_later(seconds, self._wake)
+
+    def _wake(self) -> None:
+        self._later = None
+        self.mark(0)
+
+    def flush_now(self) -> None:
+        """Render at once (after a user action, which should never wait for a frame)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._fire()
+
+    def close(self) -> None:
+        """The tab went away: nothing renders for a closed tab."""
+        self.closed = True
+        for handle in (self._handle, self._later):
+            if handle is not None:
+                handle.cancel()
+        self._handle = self._later = None
+
+
+class Expiry:
+    """Keys that leave a view after a delay (struck-through deleted rows), on one timer at a time."""
+
+    def __init__(self, delay: float, on_due: Callable[[list[str]], None]) -> None:
+        self.delay = delay
+        self.on_due = on_due
+        self._due: dict[str, float] = {}
+        self._handle: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+        context.client.on_delete(self.close)
+
+    def add(self, key: str) -> None:
+        self._due[key] = self._loop.time() + self.delay
+        if self._handle is None:
+            self._handle = self._loop.call_later(self.delay, self._fire)
+
+    def discard(self, key: str) -> None:
+        self._due.pop(key, None)
+
+    def clear(self) -> None:
+        self._due.clear()
+
+    def _fire(self) -> None:
+        self._handle = None
+        now = self._loop.time()
+        due = [key for key, at in self._due.items() if at <= now]
+        for key in due:
+            del self._due[key]
+        if self._due:
+            self._handle = self._loop.call_later(max(0.0, min(self._due.values()) - now), self._fire)
+        if due:
+            with contextlib.suppress(RuntimeError):  # the client went away meanwhile
+                self.on_due(due)
+
+    def close(self) -> None:
+        self._due.clear()
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None

@@ -1,0 +1,136 @@
+"""The key explorer's grid: AG Grid rows patched by transactions, never resent as a whole.
+
+The server holds the rows the grid holds (a bounded window); a change stages a row patch and the
+page's refresher sends all staged patches in one `applyTransaction`. AG Grid renders only the rows
+in view (virtual scrolling) and draws cell values as text, so keys and values never become HTML.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from nicegui import ui
+
+PREVIEW_CHARS = 100
+COLUMNS: list[dict[str, Any]] = [
+    {'field': 'key', 'headerName': 'Key', 'sort': 'asc', 'flex': 2, 'minWidth': 160, 'cellClass': 'font-mono'},
+    {'field': 'preview', 'headerName': 'Value', 'flex': 3, 'minWidth': 160, 'cellClass': 'font-mono text-gray-500',
+     'enableCellChangeFlash': True},
+    {'field': 'size', 'headerName': 'Size', 'width': 96, 'type': 'rightAligned'},
+    {'field': 'time', 'headerName': 'Changed', 'width': 104},
+]
+
+
+def size_text(size: int | None) -> str:
+    if size is None:
+        return ''
+    for unit in ('B', 'KB', 'MB'):
+        if size < 1024 or unit == 'MB':
+            return f'{size:,} {unit}' if unit == 'B' else f'{size:.1f} {unit}'
+        size = size / 1024  # type: ignore[assignment]
+    return ''
+
+
+def make_row(key: str, value: str | None, state: str = '', size: int | None = None) -> dict[str, Any]:
+    """One grid row: the key, a text preview of the value, its size, when it last changed here."""
+    preview = '—' if value is None else value[:PREVIEW_CHARS] + ('…' if len(value) > PREVIEW_CHARS else '')
+    if size is None and value is not None:
+        size = len(value.encode())
+    return {'key': key, 'preview': preview, 'size': size_text(size), 'time': time.strftime('%H:%M:%S'),
+            'state': state}
+
+
+class KeyGrid(ui.aggrid):
+    """`rows` is what the browser shows; `upsert`/`mark_deleted`/`remove` stage, `flush` sends."""
+
+    def __init__(self, on_open: Callable[[str], Any], *, height: str = 'h-[32rem]') -> None:
+        super().__init__({
+            'columnDefs': COLUMNS,
+            'rowData': [],
+            ':getRowId': 'p => p.data.key',
+            'rowClassRules': {'row-deleted': 'data.state === "deleted"', 'row-new': 'data.state === "new"'},
+            'rowSelection': {'mode': 'multiRow', 'enableClickSelection': False},
+            'animateRows': False,
+            'suppressScrollOnNewData': True,
+            'overlayNoRowsTemplate': '<span class="text-gray-500">No keys in view</span>',
+        }, theme='quartz')
+        self.classes(f'w-full {height}').mark('key-table')
+        self.rows: dict[str, dict[str, Any]] = {}
+        self._added: dict[str, dict[str, Any]] = {}
+        self._updated: dict[str, dict[str, Any]] = {}
+        self._removed: set[str] = set()
+        self.transactions = 0  # patches sent (tests: rows are patched, the grid is not rebuilt)
+        self.rebuilds = 0
+        self.on('cellClicked', lambda e: on_open(e.args['data']['key']) if e.args.get('data') else None)
+
+    # -- whole window (a new load) -----------------------------------------------------------------
+    def replace(self, rows: Iterable[dict[str, Any]]) -> None:
+        """A new result: the one time the grid gets all its rows at once."""
+        self.rows = {row['key']: row for row in rows}
+        self._added.clear()
+        self._updated.clear()
+        self._removed.clear()
+        self.rebuilds += 1
+        self.run_grid_method('setGridOption', 'rowData', list(self.rows.values()))
+
+    def update(self) -> None:
+        """A full re-send (NiceGUI calls this when props change): carry the current rows, not stale ones."""
+        rows = getattr(self, 'rows', None)
+        if rows is not None:  # plain dict write: the observable options would call update() again
+            dict.__setitem__(self._props['options'], 'rowData', list(rows.values()))
+        super().update()
+
+    # -- patches -----------------------------------------------------------------------------------
+    def upsert(self, row: dict[str, Any]) -> None:
+        key = row['key']
+        if key in self.rows:
+            self.rows[key] = row
+            if key in self._added:
+                self._added[key] = row
+            else:
+                self._updated[key] = row
+        else:
+            self.rows[key] = row
+            self._removed.discard(key)
+            self._added[key] = row
+
+    def mark_deleted(self, key: str) -> bool:
+        row = self.rows.get(key)
+        if row is None or row['state'] == 'deleted':
+            return False
+        self.upsert({**row, 'state': 'deleted', 'time': time.strftime('%H:%M:%S')})
+        return True
+
+    def remove(self, key: str) -> None:
+        if self.rows.pop(key, None) is None:
+            return
+        self._updated.pop(key, None)
+        if self._added.pop(key, None) is None:
+            self._removed.add(key)
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._added or self._updated or self._removed)
+
+    def flush(self) -> bool:
+        """Send every staged patch as one AG Grid transaction; True when there was something to send."""
+        if not self.dirty:
+            return False
+        transaction: dict[str, list[dict[str, Any]]] = {}
+        if self._added:
+            transaction['add'] = list(self._added.values())
+        if self._updated:
+            transaction['update'] = list(self._updated.values())
+        if self._removed:
+            transaction['remove'] = [{'key': key} for key in self._removed]
+        self._added.clear()
+        self._updated.clear()
+        self._removed.clear()
+        self.transactions += 1
+        self.run_grid_method('applyTransaction', transaction)
+        return True
+
+    def largest(self) -> str | None:
+        return max(self.rows) if self.rows else None

@@ -1,0 +1,62 @@
+"""A bounded live feed (newest first) that receives only what is new.
+
+The server keeps the last `limit` items; each render sends just the items added since the last
+one (`push`), never the whole list, so a busy feed costs the browser what it changes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+
+from nicegui.element import Element
+
+_ids = itertools.count()
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    id: int
+    time: str
+    kind: str
+    subject: str
+    detail: str = ''
+
+
+class LiveFeed(Element, component='live_feed.js'):
+    def __init__(self, limit: int = 50, empty_text: str = 'Waiting for changes…') -> None:
+        super().__init__()
+        self.limit = limit
+        self.items: deque[FeedItem] = deque(maxlen=limit)  # newest first
+        self._unsent: deque[FeedItem] = deque(maxlen=limit)  # oldest first; older ones would be cut anyway
+        self._props['initial'] = []
+        self._props['limit'] = limit
+        self._props['empty-text'] = empty_text
+        self.pushes = 0  # renders that sent something (tests check the feed is patched, not rebuilt)
+        self.classes('w-full gap-1')
+
+    def add(self, kind: str, subject: str, detail: str = '', at: float | None = None) -> None:
+        """Queue an item; it reaches the browser at the next `flush`."""
+        stamp = time.strftime('%H:%M:%S', time.localtime(at or time.time()))
+        item = FeedItem(next(_ids), stamp, kind, subject, detail)
+        self.items.appendleft(item)
+        self._unsent.append(item)
+
+    def flush(self) -> bool:
+        """Send the items added since the last flush; True when there were any."""
+        if not self._unsent:
+            return False
+        batch = [asdict(item) for item in self._unsent]
+        self._unsent.clear()
+        self._props['initial'] = [asdict(item) for item in self.items]  # what a re-created view starts from
+        self.run_method('push', batch)
+        self.pushes += 1
+        return True
+
+    def clear(self) -> None:
+        self.items.clear()
+        self._unsent.clear()
+        self._props['initial'] = []
+        self.run_method('reset', [])
