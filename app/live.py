@@ -21,6 +21,8 @@ from typing import Any
 
 from nicegui import background_tasks, context
 
+from services.runtime import reclaim_memory
+
 log = logging.getLogger(__name__)
 
 FRAME_SECS = 0.025
@@ -145,3 +147,20 @@ class Expiry:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+
+
+_reclaim: dict[str, asyncio.TimerHandle | None] = {'handle': None}
+RECLAIM_AFTER_SECS = 2.0
+
+
+def reclaim_soon() -> None:
+    """A tab closed: reclaim memory once things settle (one collection for a wave of closing tabs)."""
+    handle = _reclaim['handle']
+    if handle is not None:
+        handle.cancel()
+    _reclaim['handle'] = asyncio.get_running_loop().call_later(RECLAIM_AFTER_SECS, _reclaim_now)
+
+
+def _reclaim_now() -> None:
+    _reclaim['handle'] = None
+    reclaim_memory()

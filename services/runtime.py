@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 
 GEN0_THRESHOLD = 20_000
@@ -17,3 +18,22 @@ def tune_gc() -> None:
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(GEN0_THRESHOLD, max(gen1, 20), max(gen2, 20))
+
+
+def reclaim_memory() -> None:
+    """Give memory of closed tabs back: collect their cyclic garbage now, then return free pages to the OS.
+
+    A NiceGUI client is a web of cycles (elements, slots, handlers). With the raised gen-0 threshold
+    above, a closed tab's objects could wait minutes for a full collection, and freed memory stayed in
+    the C allocator: RSS grew by ~17 MB every time 30 tabs were opened and closed (bench/README.md).
+    """
+    gc.collect()
+    _malloc_trim()
+
+
+def _malloc_trim() -> None:
+    try:
+        libc = ctypes.CDLL('libc.so.6')
+    except OSError:  # not glibc (macOS, musl): the collection above is what we can do
+        return
+    libc.malloc_trim(0)
