@@ -106,7 +106,7 @@ def _header(title: str, ctx: PageContext, drawer: ui.left_drawer) -> ConnectionB
             ui.button(icon='menu', on_click=drawer.toggle).props('flat round dense')
             ui.label(title).classes('text-lg font-semibold').mark('page-title')
         with ui.row().classes('items-center gap-2'):
-            badge = ConnectionBadge(ctx.reconnect_now)
+            badge = ConnectionBadge(ctx.reconnect_now, ctx.status)
             ui.label(ctx.session.identity).classes('text-sm text-gray-400').mark('identity')
             ui.button(icon='contrast', on_click=_toggle_theme).props('flat round dense') \
                 .tooltip('Dark/light theme').mark('theme-toggle')
@@ -122,7 +122,7 @@ def frame(title: str, ctx: PageContext):
         with ui.column().classes('w-full p-3 gap-3'):
             with ui.row().classes('w-full items-center justify-between'):
                 ui.label(title).classes('text-lg font-semibold')
-                badge = ConnectionBadge(ctx.reconnect_now)
+                badge = ConnectionBadge(ctx.reconnect_now, ctx.status)
             yield
     else:
         badge = _header(title, ctx, _drawer(ctx))

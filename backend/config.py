@@ -21,6 +21,7 @@ class BackendConfig(BaseModel):
     health_interval_secs: float = 1.0
     compaction_poll_secs: float = 0.25
     max_body_bytes: int = 2 * 1024 * 1024
+    regex_budget_secs: float = 1.0  # total time one `/keys/search?mode=regex` may spend matching
 
     @property
     def db_dir(self) -> Path:

@@ -13,6 +13,8 @@ from typing import Any
 from .config import BackendConfig
 from .events import LIVE_VALUE_LIMIT, EventBus
 from .faults import Faults
+from .regex_search import RegexMatcher
+from .sessions import Sessions
 from .snapshots import SnapshotManager
 from .storage import DEFAULT_CF, CompactionResult, Store, now_ns
 from .tokens import Permission, TokenManager
@@ -38,6 +40,8 @@ class Backend:
         self.probe_status: dict[str, str] = {}
         self._tasks: list[asyncio.Task] = []
         self.sync: Any = None  # the /ws/sync hub, attached by the app
+        self.sessions = Sessions(lambda token_id: self.tokens.get(token_id) is not None)  # ended on revoke
+        self.regex = RegexMatcher(config.regex_budget_secs)  # regex search in killable worker processes
         self._bootstrap_admin()
 
     # -- start/stop --------------------------------------------------------------------------------
@@ -69,7 +73,17 @@ class Backend:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.bus.close_all()
+        self.regex.close()
         self.store.close()
+
+    def revoke_token(self, token_id: str) -> bool:
+        """Delete a token and end its open streams now: a revoked credential must stop reading at once."""
+        if not self.tokens.delete(token_id):
+            return False
+        ended = self.sessions.revoke(token_id)
+        if ended:
+            log.info('token %s revoked; ended %d open stream(s)', token_id, ended)
+        return True
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n

@@ -119,6 +119,11 @@ class Subscriber:
         self.closed = True
         self.wakeup.set()
 
+    def revoke(self) -> None:
+        """Close now, dropping the backlog: a revoked token must not receive one more event."""
+        self.queue.clear()
+        self.close()
+
 
 class EventBus:
     def __init__(self, history_size: int = 10_000, subscriber_limit: int = 1024) -> None:

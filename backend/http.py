@@ -56,11 +56,36 @@ def legacy_error(status: int, message: str) -> ApiError:
     return ApiError(status, {'success': False, 'message': f'Error: {message}'})
 
 
+def too_large(limit: int) -> ApiError:
+    return plain_error(413, f'payload too large: request body exceeds {limit} bytes')
+
+
+def declared_length(request: Request) -> int | None:
+    raw = request.headers.get('content-length')
+    return int(raw) if raw is not None and raw.strip().isdigit() else None
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The body, read as a stream and refused with 413 the moment it passes `limit`.
+
+    Buffering first and measuring after let a 100 MB upload cost hundreds of MB of memory; a declared
+    Content-Length over the limit is refused before reading anything, and a missing or lying one is
+    caught while counting.
+    """
+    declared = declared_length(request)
+    if declared is not None and declared > limit:
+        raise too_large(limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large(limit)
+    return bytes(body)
+
+
 async def read_body(request: Request, model: type[M], limit: int) -> M:
     """Parse and validate a JSON body; 413 past the limit, 400 with a JSON reason otherwise."""
-    raw = await request.body()
-    if len(raw) > limit:
-        raise plain_error(413, f'payload too large: {len(raw)} bytes (max {limit})')
+    raw = await read_limited(request, limit)
     try:
         return model.model_validate_json(raw or b'{}')
     except ValidationError as exc:
@@ -71,12 +96,21 @@ async def read_body(request: Request, model: type[M], limit: int) -> M:
         raise plain_error(400, f'Json deserialize error: {exc}') from None
 
 
-def require(request: Request, permission: Permission) -> None:
+def token_of(conn: Request | Any) -> ApiToken | None:
+    """The validated token of a request or WebSocket (None with `--no-auth`)."""
+    return conn.scope.get('apex_token')
+
+
+def allows(conn: Request | Any, permission: Permission) -> bool:
     """The real server's rule: the permission itself or Admin; nothing else implies anything."""
-    if not backend_of(request).config.auth:
-        return
-    token: ApiToken | None = request.scope.get('apex_token')
-    if token is None or not token.allows(permission):
+    if not backend_of(conn).config.auth:
+        return True
+    token = token_of(conn)
+    return token is not None and token.allows(permission)
+
+
+def require(conn: Request | Any, permission: Permission) -> None:
+    if not allows(conn, permission):
         raise ApiError(403, {'error': 'Insufficient permissions', 'status': 403})
 
 

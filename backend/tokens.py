@@ -69,6 +69,9 @@ class TokenManager:
             token = ApiToken.model_validate_json(value)
             self._tokens[token.id] = token
 
+    def get(self, token_id: str) -> ApiToken | None:
+        return self._tokens.get(token_id)
+
     def all(self) -> list[ApiToken]:
         return sorted(self._tokens.values(), key=lambda t: t.created_at)
 

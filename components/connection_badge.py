@@ -23,10 +23,10 @@ WORDS = {
 def age_text(seconds: float | None) -> str:
     if seconds is None:
         return 'no events yet'
-    if seconds < 2:
+    if seconds < 5:
         return 'just now'
     if seconds < 120:
-        return f'{int(seconds)}s ago'
+        return f'{int(seconds) // 5 * 5}s ago'  # 5 s steps: the badge changes at most every 5 s
     if seconds < 7200:
         return f'{int(seconds // 60)}m ago'
     return f'{int(seconds // 3600)}h ago'
@@ -44,14 +44,17 @@ def badge_text(status: ConnectionStatus, now: float | None = None) -> str:
 class ConnectionBadge:
     """Knows nothing about the backend: it shows a status and calls `on_reconnect`."""
 
-    def __init__(self, on_reconnect: Callable[[], None]) -> None:
+    def __init__(self, on_reconnect: Callable[[], None],
+                 current: Callable[[], ConnectionStatus] | None = None) -> None:
         self.status = ConnectionStatus()
         self.on_reconnect = on_reconnect
+        self.current = current  # the live status (age of the last event), read as the badge ticks
         self.button = ui.button(on_click=self.open_details).props('flat dense no-caps rounded') \
             .classes('connection-badge').mark('connection-badge')
         self.button.props('data-testid=connection-status')
         self.dialog = ui.dialog()
-        ui.timer(1.0, self.refresh)  # the age text ticks locally; nothing is fetched
+        self._shown = ('', '')
+        ui.timer(1.0, self.tick)  # the age text ticks locally; nothing is fetched
 
     def show(self, status: ConnectionStatus) -> None:
         self.status = status
@@ -59,10 +62,20 @@ class ConnectionBadge:
         if self.dialog.value:
             self._fill_details()
 
+    def tick(self) -> None:
+        if self.current is not None:
+            self.status = self.current()
+        self.refresh()
+
     def refresh(self) -> None:
+        """Send only what changed: an idle tab's badge costs one small update every few seconds."""
         words, color, icon = WORDS[self.status.state]
-        self.button.text = badge_text(self.status)
-        self.button.props(f'icon={icon} color={color} data-status={self.status.state}')
+        text = badge_text(self.status)
+        if text != self._shown[0]:
+            self.button.text = text
+        if self.status.state != self._shown[1]:
+            self.button.props(f'icon={icon} color={color} data-status={self.status.state}')
+        self._shown = (text, self.status.state)
 
     def open_details(self) -> None:
         self._fill_details()

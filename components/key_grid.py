@@ -73,7 +73,8 @@ class KeyGrid(ui.aggrid):
         self._updated.clear()
         self._removed.clear()
         self.rebuilds += 1
-        self.run_grid_method('setGridOption', 'rowData', list(self.rows.values()))
+        dict.__setitem__(self._props['options'], 'rowData', list(self.rows.values()))  # a page not yet sent
+        self.run_grid_method('setGridOption', 'rowData', list(self.rows.values()))  # a page already shown
 
     def update(self) -> None:
         """A full re-send (NiceGUI calls this when props change): carry the current rows, not stale ones."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from nicegui import ui
+from nicegui import background_tasks, ui
 
 from components.cards import card_header
 from components.confirm import confirm
@@ -13,6 +13,7 @@ from components.conflict_banner import ConflictBanner
 from components.key_grid import KeyGrid, make_row
 from components.states import StatePanel
 from components.value_viewer import ValueViewer
+from services.api import ApiError
 from services.events.models import KeyChangeEvent
 from services.key_search import Matcher, SearchMode, matcher, search_page
 from services.models import Record
@@ -208,15 +209,20 @@ async def key_explorer(ctx: PageContext) -> None:
             grid.replace(rows)
         window.cursor = result.cursor
         trim_window()
-        await refresh_total()
         settle_state()
         refresher.flush_now()
+        background_tasks.create(refresh_total(), name='key count')  # rows first, the count a moment later
         return True
 
     async def refresh_total() -> None:
-        with ctx.errors(state=None) as outcome:
+        """How many keys the store holds (the rows in view are only a window of them)."""
+        try:
             stats = await ctx.api.stats()
-        totals['store'] = None if outcome.failed else stats.total_records
+        except ApiError:
+            totals['store'] = None  # the count is a nicety: no toast when it is missing
+        else:
+            totals['store'] = stats.total_records
+        refresher.mark()
 
     def trim_window() -> None:
         """Keep the first MAX_ROWS keys; the window then ends at the last one held."""

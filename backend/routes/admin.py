@@ -76,6 +76,7 @@ async def rate_limits(request: Request):
 
 
 async def dashboard(request: Request):
+    require(request, Permission.Read)  # it shows what /stats shows
     backend = backend_of(request)
     stats_row = ''.join(f'<tr><td>{html.escape(k)}</td><td>{v}</td></tr>' for k, v in engine_stats(backend).items())
     families = ''.join(f'<li>{html.escape(cf)}</li>' for cf in backend.store.column_families())

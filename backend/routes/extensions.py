@@ -56,7 +56,7 @@ async def create_token(request: Request):
 
 async def delete_token(request: Request):
     require(request, Permission.Admin)
-    if not backend_of(request).tokens.delete(request.path_params['token_id']):
+    if not backend_of(request).revoke_token(request.path_params['token_id']):
         raise legacy_error(404, 'Token not found')
     return legacy('Token deleted successfully')
 

@@ -20,6 +20,7 @@ from ..http import (
     require,
     text,
 )
+from ..regex_search import RegexFailed, RegexTimeout
 from ..storage import DEFAULT_CF, prefix_end
 from ..tokens import Permission
 
@@ -85,15 +86,28 @@ async def search_keys(request: Request):
         matches = [(k, v) for k, v in store.count_scan(DEFAULT_CF, MAX_SCAN_LIMIT) if query.encode() in k]
         return envelope({'records': _records(matches[:min(limit, 100)])})
     if mode == 'regex':
-        try:
-            pattern = re.compile(query)
-        except re.error as exc:
-            raise plain_error(400, f'invalid regex: {exc}') from None
-        matches = [(k, v) for k, v in store.count_scan(DEFAULT_CF, MAX_SCAN_LIMIT) if pattern.search(text(k))]
-        return envelope({'records': _records(matches[:limit])})
+        return envelope({'records': _records(await _regex_matches(request, query, limit))})
     raw = query.encode()
     rows, cursor, _ = _page(request, raw, prefix_end(raw), limit, params.get('cursor'))
     return envelope({'records': _records(rows), 'cursor': cursor})
+
+
+async def _regex_matches(request: Request, query: str, limit: int) -> list[tuple[bytes, bytes]]:
+    """Keys matching `query`, matched in a worker process so a catastrophic pattern cannot stall the server."""
+    try:
+        re.compile(query)
+    except re.error as exc:
+        raise plain_error(400, f'invalid regex: {exc}') from None
+    backend = backend_of(request)
+    rows = backend.store.count_scan(DEFAULT_CF, MAX_SCAN_LIMIT)
+    try:
+        found = await backend.regex.search(query, [text(k) for k, _ in rows], limit)
+    except RegexTimeout:
+        raise plain_error(422, f'regex took too long (over {backend.config.regex_budget_secs:g} s of matching); '
+                               'simplify the pattern, e.g. avoid nested or overlapping repetition') from None
+    except RegexFailed as exc:
+        raise plain_error(400, f'invalid regex: {exc}') from None
+    return [rows[i] for i in found][:limit]
 
 
 async def value_search(request: Request):

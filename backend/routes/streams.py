@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 
@@ -19,7 +20,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..events import Event, EventFilter, Subscriber
 from ..faults import SEND_BATCH
-from ..http import ApiError, backend_of, require
+from ..http import ApiError, allows, backend_of, require, token_of
+from ..sessions import REVOKED_BODY, REVOKED_CODE, REVOKED_REASON, Session
 from ..tokens import Permission
 
 log = logging.getLogger(__name__)
@@ -76,29 +78,48 @@ async def ws_events(websocket: WebSocket) -> None:
     flt = event_filter(websocket.query_params, compat)
     await websocket.accept()
     sub = backend.bus.subscribe(flt)
+    revoked = False
     try:
-        if compat:
-            first = [json.dumps({'type': 'connected', 'message': CONNECTED_MESSAGE})]
-        else:
-            first = [json.dumps({'type': 'connected', 'message': CONNECTED_MESSAGE, 'epoch': backend.bus.epoch,
-                                 'seq': backend.bus.seq})]
-            first += opening_frames(backend, _int_or_none(websocket.query_params.get('since')),
-                                    websocket.query_params.get('epoch'), flt)
-        reader = asyncio.create_task(_drain_client(websocket, backend, sub))
-        try:
-            for text in first:
-                await websocket.send_text(text)
-            await _pump(websocket, backend, sub, compat)
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+        with backend.sessions.track(token_of(websocket), sub.revoke) as session:
+            revoked = await _serve_events(websocket, backend, sub, session, compat)
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass  # client went away: nothing to report
     finally:
         backend.bus.unsubscribe(sub)
+    await _close(websocket, revoked)
+
+
+async def _serve_events(websocket: WebSocket, backend, sub: Subscriber, session: Session, compat: bool) -> bool:
+    """Opening frames then live events until the client leaves; True when the token was revoked."""
+    if compat:
+        first = [json.dumps({'type': 'connected', 'message': CONNECTED_MESSAGE})]
+    else:
+        first = [json.dumps({'type': 'connected', 'message': CONNECTED_MESSAGE, 'epoch': backend.bus.epoch,
+                             'seq': backend.bus.seq})]
+        first += opening_frames(backend, _int_or_none(websocket.query_params.get('since')),
+                                websocket.query_params.get('epoch'), sub.filter)
+    reader = asyncio.create_task(_drain_client(websocket, backend, sub))
+    try:
+        return await session.guard(_send_all(websocket, backend, sub, first, compat))
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+
+
+async def _send_all(websocket: WebSocket, backend, sub: Subscriber, first: list[str], compat: bool) -> None:
+    for text in first:
+        await websocket.send_text(text)
+    await _pump(websocket, backend, sub, compat)
+
+
+async def _close(websocket: WebSocket, revoked: bool) -> None:
+    """Close normally, or with 4401 and a reason when the token was revoked (clients must not retry)."""
     with contextlib.suppress(Exception):
-        await websocket.close()
+        if revoked:
+            await websocket.close(code=REVOKED_CODE, reason=REVOKED_REASON)
+        else:
+            await websocket.close()
 
 
 async def _drain_client(websocket: WebSocket, backend, sub: Subscriber) -> None:
@@ -164,6 +185,7 @@ async def sse_events(request: Request):
     epoch = request.query_params.get('epoch')
     drops = backend.faults.drops
     sub = backend.bus.subscribe(flt)
+    session = backend.sessions.open(token_of(request), sub.revoke)
     opening = [] if compat else opening_frames(backend, since, epoch, flt)
 
     def chunk(text: str, seq: int | None = None) -> str:
@@ -185,6 +207,8 @@ async def sse_events(request: Request):
                         yield ': heartbeat\n\n'
                     continue
                 if kind == 'closed':
+                    if session.is_revoked:
+                        yield f': {REVOKED_REASON}\n\n'  # a comment: every SSE parser skips it
                     return
                 if kind == 'lag':
                     yield chunk(json.dumps({'type': 'lag', 'skipped': item}))
@@ -193,6 +217,7 @@ async def sse_events(request: Request):
                 elif (text := frame(item, compat)) is not None:  # type: ignore[arg-type]
                     yield chunk(text, item.seq)  # type: ignore[union-attr]
         finally:
+            backend.sessions.close(session)
             backend.bus.unsubscribe(sub)
 
     return StreamingResponse(stream(), media_type='text/event-stream',
@@ -212,17 +237,25 @@ async def poll_events(request: Request):
         return _poll_body(backend, [], backend.bus.seq)
     replay = backend.bus.replay(since, epoch)
     if replay == [] and wait > 0:
-        sub = backend.bus.subscribe(flt)
-        try:
-            await asyncio.wait_for(sub.next(), wait)
-        except TimeoutError:
-            pass
-        finally:
-            backend.bus.unsubscribe(sub)
+        if await _wait_for_event(request, flt, wait):
+            return JSONResponse(REVOKED_BODY, status_code=401)
         replay = backend.bus.replay(since, epoch)
     if replay is None:
         return _poll_body(backend, [json.dumps(backend.bus.resync_message(epoch))], backend.bus.seq)
     return _poll_body(backend, [e.ext_json() for e in replay if flt.matches(e)], backend.bus.seq)
+
+
+async def _wait_for_event(request: Request, flt: EventFilter, wait: float) -> bool:
+    """Wait up to `wait` seconds for a matching event; True when the token was revoked meanwhile."""
+    backend = backend_of(request)
+    sub = backend.bus.subscribe(flt)
+    try:
+        with backend.sessions.track(token_of(request), sub.revoke) as session:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sub.next(), wait)
+    finally:
+        backend.bus.unsubscribe(sub)
+    return session.is_revoked
 
 
 def _is_number(raw: str | None) -> bool:
@@ -252,6 +285,9 @@ class SyncPush(BaseModel):
     last_ack: int = 0
 
 
+PUSH_DENIED = {'type': 'error', 'status': 403, 'error': 'Insufficient permissions: pushing changes needs Write'}
+
+
 async def ws_sync(websocket: WebSocket) -> None:
     backend = backend_of(websocket)
     try:
@@ -262,21 +298,39 @@ async def ws_sync(websocket: WebSocket) -> None:
     await websocket.accept()
     hub = backend.sync
     hub.clients.add(websocket)
+    revoked = False
     try:
-        while True:
-            text = await websocket.receive_text()
-            try:
-                message = json.loads(text)
-                if not isinstance(message, dict) or message.get('type') != 'sync_push':
-                    continue
-                push = SyncPush.model_validate(message)
-            except (json.JSONDecodeError, ValidationError):
-                continue  # garbage from clients is ignored, as the real server does
-            await hub.apply(websocket, push)
+        with backend.sessions.track(token_of(websocket), functools.partial(hub.clients.discard, websocket)) as session:
+            revoked = await session.guard(_sync_loop(websocket, hub))
     except (WebSocketDisconnect, RuntimeError, OSError):
         pass
     finally:
         hub.clients.discard(websocket)
+    if revoked:
+        await _close(websocket, revoked)
+
+
+async def _sync_loop(websocket: WebSocket, hub: SyncHub) -> None:
+    """Apply pushes; a push with changes needs Write (its REST twin is a PUT), a pull only Read."""
+    while True:
+        push = _parse_push(await websocket.receive_text())
+        if push is None:
+            continue
+        if push.changes and not allows(websocket, Permission.Write):
+            await websocket.send_text(json.dumps({**PUSH_DENIED, 'rejected': len(push.changes)}))
+            continue
+        await hub.apply(websocket, push)
+
+
+def _parse_push(text: str) -> SyncPush | None:
+    """A `sync_push`, or None for anything else: garbage from clients is ignored, as the real server does."""
+    try:
+        message = json.loads(text)
+        if not isinstance(message, dict) or message.get('type') != 'sync_push':
+            return None
+        return SyncPush.model_validate(message)
+    except (ValueError, RecursionError, ValidationError):
+        return None
 
 
 class SyncHub:
