@@ -8,9 +8,13 @@ import os
 import sys
 from pathlib import Path
 
-from nicegui import app, ui
-
 from services.settings import Settings, settings
+
+# NiceGUI reads its storage path once, at import: keep per-browser storage in the private data dir, never in
+# ./.nicegui (app.security.use_private_storage applies the final path once flags are read)
+os.environ['NICEGUI_STORAGE_PATH'] = str(settings.browser_storage_dir)
+
+from nicegui import app, ui  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger('console')
@@ -46,10 +50,13 @@ def build_app() -> None:
     from app import pages  # noqa: F401 - importing collects every page
     from app.auth import close_all, expire_idle_sessions
     from app.diagnostics import register as register_diagnostics
+    from app.live import reclaim_soon
+    from app.security import install as install_security
     from app.shell import register_pages
     from services.events import event_service
     from services.runtime import tune_gc
 
+    install_security()  # Host check, security headers, private per-browser storage
     register_pages()
     register_diagnostics()  # loopback-only /_console/diagnostics (loop lag, RSS, clients) for bench/live_e2e.py
 
@@ -62,6 +69,7 @@ def build_app() -> None:
 
     app.timer(60, expire)  # one global timer, not one per browser
     app.on_startup(tune_gc)  # see services/runtime.py and bench/README.md
+    app.on_delete(reclaim_soon)  # closed tabs give their memory back
     app.on_shutdown(close_all)
     app.on_shutdown(lambda: event_service().close())
 
@@ -92,4 +100,7 @@ if __name__ in {'__main__', '__mp_main__'}:
            storage_secret=settings.storage_secret(), reload=False, show=False, favicon='⚡',
            native=arguments.native, dark=None,
            session_middleware_kwargs={'same_site': settings.console_cookie_samesite,
-                                      'https_only': settings.console_cookie_samesite == 'none'})
+                                      'https_only': settings.console_cookie_samesite == 'none'},
+           # no permessage-deflate on the browser sockets: its zlib state costs ~300 KB per open tab and
+           # CPU per message, while live pages now send small deltas (bench/README.md)
+           ws_per_message_deflate=False)

@@ -44,7 +44,7 @@ class PageContext:
     route: str
     embed: bool = False
     _handlers: dict[type, list[Callable[[Any], Any]]] = field(default_factory=dict)
-    _refetchers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    _refetchers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
     _subscription: Subscription | None = None
 
     @property
@@ -54,15 +54,10 @@ class PageContext:
     # -- live events -------------------------------------------------------------------------------
     def on(self, kind: type[E], handler: Callable[[E], Any]) -> None:
         """Call `handler` with every `kind` event (e.g. `ctx.on(KeyChangeEvent, ...)`) while the page lives."""
-        if isinstance(kind, str):  # TRANSITION shim
-            from services.events.models import CompactionEvent, HealthEvent, SnapshotEvent, SyncEvent
-            kind = {'on_key_changes': KeyChangeEvent, 'on_compaction_events': CompactionEvent,  # type: ignore
-                    'on_health_events': HealthEvent, 'on_snapshot_events': SnapshotEvent,
-                    'on_sync_events': SyncEvent}[kind]
         self._handlers.setdefault(kind, []).append(handler)
         self._subscribe()
 
-    def on_resync(self, refetch: Callable[[], Awaitable[None]]) -> None:
+    def on_resync(self, refetch: Callable[[], Awaitable[Any]]) -> None:
         """Refetch after any gap (reconnect, lag, transport switch): never silently stale."""
         self._refetchers.append(refetch)
         self._subscribe()
@@ -99,6 +94,9 @@ class PageContext:
         release = event_service().watch_prefix(self.session.token, prefix)
         context.client.on_delete(release)
         return release
+
+    def status(self) -> ConnectionStatus:
+        return event_service().status(self.session.token)
 
     def reconnect_now(self) -> None:
         event_service().reconnect_now(self.session.token)
@@ -156,37 +154,6 @@ def report(exc: ApiError, *, state: StatePanel | None = None, feature: str | Non
         notify(exc.message, 'error')
 
 
-async def guarded(action: Awaitable[Any], *, success: str | None = None,
-                  not_offered: Callable[[], None] | None = None) -> Any:
-    """Run an API call; show what went wrong as a toast instead of raising. Returns None on failure."""
-    try:
-        result = await action
-    except NotOffered as exc:
-        if not_offered is not None:
-            not_offered()
-        else:
-            report(exc)
-        return None
-    except ApiError as exc:
-        report(exc)
-        return None
-    if success:
-        notify(success, 'success')
-    return result
-
-
-async def fetch_shown(action: Awaitable[Any], state: StatePanel, feature: str, *, disable: Any = None) -> Any:
-    """Fetch a section's data; on failure the section's StatePanel says why (and `disable` is disabled
-    when the server does not offer the feature at all). Returns None on failure."""
-    try:
-        return await action
-    except ApiError as exc:
-        report(exc, state=state, feature=feature)
-        if isinstance(exc, NotOffered) and disable is not None:
-            disable.disable()
-    return None
-
-
 class OwnWrites:
     """This page's own recent writes, so their events are not taken for another client's change."""
 
@@ -203,6 +170,3 @@ class OwnWrites:
             return False
         return (event.operation == 'delete' and value is None) or (event.operation == 'put' and value == event.value)
 
-
-def Coalescer(render: Callable[[], Any], rate: float = 10.0) -> FrameBudget:  # noqa: N802 - TRANSITION shim
-    return FrameBudget(render, frame=1 / rate, burst_frame=1 / rate)

@@ -46,6 +46,8 @@ class FrameBudget:
         self._last = float('-inf')
         self._handle: asyncio.Handle | None = None
         self._later: asyncio.TimerHandle | None = None
+        self._later_at = float('inf')  # kept here: uvloop's short timers have no .when()
+        self._running: asyncio.Task | None = None  # an async render in flight (never two at once)
         self._loop = asyncio.get_running_loop()
         self._slot = weakref.ref(context.slot)
         context.client.on_delete(self.close)
@@ -70,6 +72,9 @@ class FrameBudget:
         slot = self._slot()
         if self.closed or slot is None:
             return
+        if self._running is not None:  # an async render is still going: render again when it is done
+            self._running.add_done_callback(lambda _: self.mark(0))
+            return
         now = self._loop.time()
         self.rate = self._marks / max(now - self._last, self.frame)
         self._marks = 0
@@ -77,19 +82,24 @@ class FrameBudget:
         self.renders += 1
         with slot:
             result = self.render()
-        if asyncio.iscoroutine(result):
-            background_tasks.create(result, name='live render')  # errors reach NiceGUI's handlers
+        if asyncio.iscoroutine(result):  # a REST refetch: in the page's context, errors reach NiceGUI's handlers
+            self._running = background_tasks.create(result, name='live render', context=slot)
+            self._running.add_done_callback(self._rendered)
+
+    def _rendered(self, _task: asyncio.Task) -> None:
+        self._running = None
 
     def again_in(self, seconds: float) -> None:
         """Render again after `seconds` even without events (a chart that scrolls, a throttled fetch)."""
-        if self.closed or (self._later is not None and self._later.when() <= self._loop.time() + seconds):
+        at = self._loop.time() + seconds
+        if self.closed or (self._later is not None and self._later_at <= at):
             return
         if self._later is not None:
             self._later.cancel()
-        self._later = self._loop.call_later(seconds, self._wake)
+        self._later, self._later_at = self._loop.call_later(seconds, self._wake), at
 
     def _wake(self) -> None:
-        self._later = None
+        self._later, self._later_at = None, float('inf')
         self.mark(0)
 
     def flush_now(self) -> None:
@@ -102,6 +112,8 @@ class FrameBudget:
     def close(self) -> None:
         """The tab went away: nothing renders for a closed tab."""
         self.closed = True
+        if self._running is not None:
+            self._running.cancel()
         for handle in (self._handle, self._later):
             if handle is not None:
                 handle.cancel()

@@ -177,6 +177,12 @@ def register_pages() -> None:
         registration.register()
 
 
+def _page_registration(path: str, render: Callable) -> Callable[[], None]:
+    def register() -> None:
+        ui.page(path)(render)
+    return register
+
+
 def public_page(route: str) -> Callable:
     """A page that needs no session (sign-in)."""
     def decorator(build: Callable) -> Callable:
@@ -204,6 +210,6 @@ def page(route: str, title: str, *aliases: str, owner: str | None = None) -> Cal
         render.__name__, render.__module__ = build.__name__, build.__module__
 
         for path in (route, *aliases):
-            _claim(path, owner or build.__module__, lambda path=path: ui.page(path)(render))
+            _claim(path, owner or build.__module__, _page_registration(path, render))
         return build
     return decorator

@@ -43,7 +43,7 @@ def make_row(key: str, value: str | None, state: str = '', size: int | None = No
 
 
 class KeyGrid(ui.aggrid):
-    """`rows` is what the browser shows; `upsert`/`mark_deleted`/`remove` stage, `flush` sends."""
+    """`rows` is what the browser shows; `upsert`/`mark_deleted`/`drop` stage, `flush` sends."""
 
     def __init__(self, on_open: Callable[[str], Any], *, height: str = 'h-[32rem]') -> None:
         super().__init__({
@@ -104,7 +104,8 @@ class KeyGrid(ui.aggrid):
         self.upsert({**row, 'state': 'deleted', 'time': time.strftime('%H:%M:%S')})
         return True
 
-    def remove(self, key: str) -> None:
+    def drop(self, key: str) -> None:
+        """Take a row out of the grid (not `remove`: that is NiceGUI's, for child elements)."""
         if self.rows.pop(key, None) is None:
             return
         self._updated.pop(key, None)

@@ -29,7 +29,11 @@ export default {
       this.items = items.slice(0, this.limit);
     },
     color(kind) {
-      return { put: "positive", delete: "negative", delete_prefix: "negative" }[kind] || "info";
+      return {
+        put: "positive", delete: "negative", delete_prefix: "negative", // key changes
+        completed: "positive", failed: "negative", // compactions and flushes
+        healthy: "positive", unhealthy: "negative", // health probes
+      }[kind] || "info";
     },
   },
 };

@@ -10,6 +10,7 @@ import itertools
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
+from typing import Self
 
 from nicegui.element import Element
 
@@ -50,13 +51,20 @@ class LiveFeed(Element, component='live_feed.js'):
             return False
         batch = [asdict(item) for item in self._unsent]
         self._unsent.clear()
-        self._props['initial'] = [asdict(item) for item in self.items]  # what a re-created view starts from
+        self._remember()
         self.run_method('push', batch)
         self.pushes += 1
         return True
 
-    def clear(self) -> None:
+    def clear(self) -> Self:
         self.items.clear()
         self._unsent.clear()
-        self._props['initial'] = []
+        self._remember()
         self.run_method('reset', [])
+        return self
+
+    def _remember(self) -> None:
+        """Keep the items as the view's starting point (for a page rendered anew, e.g. after a reconnect)
+        without resending the element: props are observable, and a full update would carry every item."""
+        with self._props.suspend_updates():
+            self._props['initial'] = [asdict(item) for item in self.items]

@@ -9,11 +9,11 @@ where the next call resumes, so a page can offer "search further" without ever l
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from fnmatch import fnmatchcase
 from typing import Literal
 
+import regex
 from pydantic import BaseModel
 
 from .api import ApexApi, BadRequest
@@ -23,6 +23,7 @@ SearchMode = Literal['prefix', 'glob', 'contains', 'regex', 'value']
 Matcher = Callable[[str, str | None], bool]
 SEARCH_MODES: tuple[SearchMode, ...] = ('prefix', 'glob', 'contains', 'regex', 'value')
 GLOB_WILDCARDS = '*?['
+REGEX_KEY_BUDGET_SECS = 0.05  # per key: beyond this a pattern is backtracking, not searching
 
 
 class SearchPage(BaseModel):
@@ -47,12 +48,26 @@ def glob_prefix(pattern: str) -> str:
     return pattern
 
 
-def compile_regex(query: str) -> re.Pattern[str]:
-    """Compiled once per search; a bad pattern is the user's typo, so it becomes a showable BadRequest."""
+def compile_regex(query: str) -> regex.Pattern[str]:
+    """Compiled once per search; a bad pattern is the user's typo, so it becomes a showable BadRequest.
+
+    `regex` (not `re`) because it can stop a match after a time budget: a pattern like `^(a|a)+$` must
+    never freeze the console for everybody (catastrophic backtracking).
+    """
     try:
-        return re.compile(query)
-    except re.error as exc:
+        return regex.compile(query)
+    except regex.error as exc:
         raise BadRequest(f'Search: invalid regex: {exc}', 400) from None
+
+
+def _regex_matcher(pattern: regex.Pattern[str]) -> Matcher:
+    def match(key: str, _value: str | None) -> bool:
+        try:
+            return pattern.search(key, timeout=REGEX_KEY_BUDGET_SECS) is not None
+        except TimeoutError:
+            raise BadRequest(f'Search: the regex took too long on key {key[:60]!r}; simplify the pattern '
+                             '(nested repetition such as (a|a)+ backtracks without end)', 400) from None
+    return match
 
 
 def matcher(mode: SearchMode, query: str) -> Matcher:
@@ -67,8 +82,7 @@ def matcher(mode: SearchMode, query: str) -> Matcher:
     if mode == 'contains':
         return lambda key, _value: query in key
     if mode == 'regex':
-        pattern = compile_regex(query)
-        return lambda key, _value: pattern.search(key) is not None
+        return _regex_matcher(compile_regex(query))
     if mode == 'value':
         return lambda _key, value: value is not None and query in value
     raise BadRequest(f'Search: unknown mode {mode!r} (one of {", ".join(SEARCH_MODES)})', 400)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 
 from platformdirs import user_data_dir
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOOPBACK_NAMES = ('127.0.0.1', 'localhost', '::1')
+WILDCARD_ADDRESSES = ('0.0.0.0', '::', '')
+# a CSP source for frame-ancestors: 'self' or scheme://host[:port] (host may start with *.); nothing to inject
+FRAME_SOURCE = re.compile(r"'self'|https?://(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?")
 
 
 class Settings(BaseSettings):
@@ -25,6 +31,10 @@ class Settings(BaseSettings):
     console_cookie_samesite: str = Field('lax', description="session cookie SameSite; 'none' (needs https) lets "
                                          'portals on other origins embed pages in iframes')
     console_session_idle_secs: float = Field(12 * 3600, description='sign out sessions idle this long')
+    console_allowed_hosts: str = Field('', description='Host names the console answers to, comma-separated '
+                                       "('*' = any); default 127.0.0.1, localhost, ::1 and CONSOLE_HOST")
+    console_frame_ancestors: str = Field('', description='portal origins allowed to embed ?embed=1 pages in '
+                                         'iframes, comma/space-separated; default none (no framing)')
     # event service timing (seconds)
     events_ping_interval: float = Field(15.0, description='WebSocket ping interval')
     events_ping_timeout: float = Field(15.0, description='dead after this long without pong')
@@ -33,6 +43,30 @@ class Settings(BaseSettings):
     events_stable_after: float = Field(10.0, description='connection counts as stable after this long')
     events_ws_probe_interval: float = Field(30.0, description='while degraded, retry WebSocket this often')
     events_poll_interval: float = Field(2.0, description='REST polling period on servers without long-poll')
+
+    @field_validator('console_frame_ancestors')
+    @classmethod
+    def _origins_only(cls, value: str) -> str:
+        bad = [source for source in value.replace(',', ' ').split() if not FRAME_SOURCE.fullmatch(source)]
+        if bad:
+            raise ValueError(f"not an origin like https://portal.example or 'self': {', '.join(bad)}")
+        return value
+
+    def allowed_hosts(self) -> list[str]:
+        """CONSOLE_ALLOWED_HOSTS, else the loopback names plus the address the console listens on."""
+        configured = [name.strip() for name in self.console_allowed_hosts.split(',') if name.strip()]
+        if configured:
+            return configured
+        extra = [] if self.console_host in (*WILDCARD_ADDRESSES, *LOOPBACK_NAMES) else [self.console_host]
+        return [*LOOPBACK_NAMES, *extra]
+
+    def frame_ancestors(self) -> list[str]:
+        return self.console_frame_ancestors.replace(',', ' ').split()
+
+    @property
+    def browser_storage_dir(self) -> Path:
+        """NiceGUI's per-browser storage (signed-in browsers only), 0700/0600."""
+        return self.console_data_dir / 'browser-storage'
 
     @property
     def embedded(self) -> bool:

@@ -14,7 +14,6 @@ from nicegui import ui
 from nicegui.events import UploadEventArguments
 
 from components.cards import card_header
-from services.api import ApiError
 from services.models import Record
 
 from ..context import PageContext, notify
@@ -103,10 +102,10 @@ async def bulk_import(ctx: PageContext) -> None:
         import_button.disable()
         try:
             for start in range(0, total, BATCH):
-                try:
+                with ctx.errors() as outcome:
                     done += await ctx.api.batch_put(pending[start:start + BATCH])
-                except ApiError as exc:
-                    notify(f'Stopped after {done:,} of {total:,} records: {exc.message}', 'error')
+                if outcome.failed:
+                    summary.text = f'Stopped after {done:,} of {total:,} records'
                     return
                 progress.value = done / total
                 summary.text = f'Imported {done:,} of {total:,}…'
@@ -122,18 +121,19 @@ async def bulk_import(ctx: PageContext) -> None:
         cursor = None
         export_button.props('loading')
         try:
-            while True:
-                page_ = await ctx.api.search(prefix.value or '', limit=EXPORT_PAGE, cursor=cursor)
-                records += [r.model_dump() for r in page_.records]
-                export_status.text = f'{len(records):,} records read…'
-                cursor = page_.cursor
-                if not cursor:
-                    break
-        except ApiError as exc:
-            notify(exc.message, 'error')
-            return
+            with ctx.errors() as outcome:
+                while True:
+                    page_ = await ctx.api.search(prefix.value or '', limit=EXPORT_PAGE, cursor=cursor)
+                    records += [r.model_dump() for r in page_.records]
+                    export_status.text = f'{len(records):,} records read…'
+                    cursor = page_.cursor
+                    if not cursor:
+                        break
         finally:
             export_button.props(remove='loading')
+        if outcome.failed:
+            export_status.text = f'Stopped after {len(records):,} records'
+            return
         export_status.text = f'{len(records):,} records exported'
         ui.download(json.dumps(records, ensure_ascii=False, indent=1).encode(), 'apexstore-export.json')
 

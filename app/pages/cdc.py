@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
-import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 from nicegui import ui
 
-from services.events.models import CompactionEvent, HealthEvent, KeyChangeEvent, SnapshotEvent, SyncEvent
+from components.live_feed import LiveFeed
+from services.events.models import DOMAIN_EVENTS, CompactionEvent, HealthEvent, KeyChangeEvent, SnapshotEvent, SyncEvent
 
-from ..context import Coalescer, PageContext
+from ..context import PageContext
 from ..shell import page
 
 LIMIT = 500
-COLUMNS = [
-    {'name': 'time', 'label': 'Time', 'field': 'time', 'align': 'left'},
-    {'name': 'type', 'label': 'Type', 'field': 'type', 'align': 'left'},
-    {'name': 'subject', 'label': 'Key / subject', 'field': 'subject', 'align': 'left'},
-    {'name': 'detail', 'label': 'Detail', 'field': 'detail', 'align': 'left'},
-    {'name': 'seq', 'label': 'Seq', 'field': 'seq', 'align': 'right'},
-]
 KINDS = {'key_change': 'Key changes', 'compaction_status': 'Compaction', 'health_change': 'Health',
          'snapshot_event': 'Snapshots', 'sync_event': 'Sync'}
+BADGES = {'compaction_status': 'compaction', 'health_change': 'health', 'snapshot_event': 'snapshot',
+          'sync_event': 'sync'}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One received event as the tail shows it (kept for re-filtering: the feed holds only what is shown)."""
+    at: float
+    type: str
+    badge: str
+    subject: str
+    detail: str
 
 
 def describe(event: Any) -> tuple[str, str]:
@@ -31,7 +37,7 @@ def describe(event: Any) -> tuple[str, str]:
         detail = '' if event.value is None else event.value[:120]
         if event.value is None and event.value_size:
             detail = f'({event.value_size:,} bytes)'
-        return event.key, f'{event.operation} {detail}'.strip()
+        return event.key, detail  # the badge says the operation
     if isinstance(event, CompactionEvent):
         return event.cf, f'{event.kind} {event.status} ({event.trigger})'
     if isinstance(event, HealthEvent):
@@ -43,9 +49,17 @@ def describe(event: Any) -> tuple[str, str]:
     return '', ''
 
 
+def entry(event: Any) -> Entry:
+    subject, detail = describe(event)
+    badge = event.operation if isinstance(event, KeyChangeEvent) else BADGES.get(event.type, event.type)
+    if event.seq is not None:
+        detail = f'{detail} · #{event.seq}' if detail else f'#{event.seq}'
+    return Entry(event.received_at, event.type, badge, subject, detail)
+
+
 @page('/cdc', 'CDC')
 async def cdc(ctx: PageContext) -> None:
-    rows: deque[dict] = deque(maxlen=LIMIT)
+    entries: deque[Entry] = deque(maxlen=LIMIT)  # newest first, every type, for re-filtering
     counts: dict[str, int] = dict.fromkeys(KINDS, 0)
     state = {'paused': False, 'missed': 0}
 
@@ -57,48 +71,60 @@ async def cdc(ctx: PageContext) -> None:
         pause = ui.button('Pause', icon='pause').props('flat').mark('cdc-pause')
         clear = ui.button('Clear', icon='clear_all').props('flat')
     summary = ui.label('').classes('text-sm text-gray-500').mark('cdc-summary')
-    table = ui.table(columns=COLUMNS, rows=[], row_key='id').classes('w-full').props('flat dense') \
-        .mark('cdc-table')
+    with ui.card().classes('w-full'):
+        feed = LiveFeed(LIMIT, 'No events yet.').classes('max-h-[40rem] overflow-y-auto').mark('cdc-feed')
 
-    def visible(row: dict) -> bool:
-        wanted = kinds.value or []
+    def visible(item: Entry) -> bool:
         needle = prefix.value or ''
-        return row['type'] in wanted and (not needle or (row['type'] == 'key_change'
-                                                          and row['subject'].startswith(needle)))
+        return item.type in (kinds.value or []) and (not needle or (item.type == 'key_change'
+                                                                     and item.subject.startswith(needle)))
+
+    def show(item: Entry) -> None:
+        feed.add(item.badge, item.subject, item.detail, at=item.at)
 
     def render() -> None:
-        table.rows = [r for r in rows if visible(r)]
-        table.update()
+        """The page's one refresher: new feed items and the counts, at most once per frame."""
+        feed.flush()
         paused = f' — paused, {state["missed"]} not shown' if state['paused'] else ''
         summary.text = ', '.join(f'{KINDS[k]}: {n}' for k, n in counts.items()) + paused
 
-    live = Coalescer(render, rate=5)
+    refresher = ctx.refresher(render)
+
+    def refilter() -> None:
+        """The filter changed (a user action): the feed starts over from what was received."""
+        feed.clear()
+        for item in reversed(entries):
+            if visible(item):
+                show(item)
+        refresher.flush_now()
 
     def on_event(event: Any) -> None:
         counts[event.type] = counts.get(event.type, 0) + 1
         if state['paused']:
             state['missed'] += 1
-            live.mark()
-            return
-        subject, detail = describe(event)
-        rows.appendleft({'id': f'{time.monotonic_ns()}', 'time': time.strftime('%H:%M:%S'), 'type': event.type,
-                         'subject': subject, 'detail': detail, 'seq': event.seq or ''})
-        live.mark()
+        else:
+            item = entry(event)
+            entries.appendleft(item)
+            if visible(item):
+                show(item)
+        refresher.mark()
 
     def toggle_pause() -> None:
         state['paused'] = not state['paused']
         state['missed'] = 0
         pause.text = 'Resume' if state['paused'] else 'Pause'
         pause.props(f'icon={"play_arrow" if state["paused"] else "pause"}')
-        render()
+        refresher.flush_now()
 
-    def clear_rows() -> None:
-        rows.clear()
-        render()
+    def clear_entries() -> None:
+        entries.clear()
+        feed.clear()
+        refresher.flush_now()
 
-    clear.on_click(clear_rows)
+    clear.on_click(clear_entries)
     pause.on_click(toggle_pause)
-    kinds.on_value_change(render)
-    prefix.on_value_change(render)
-    ctx.on('events', on_event)
+    kinds.on_value_change(refilter)
+    prefix.on_value_change(refilter)
+    for kind in DOMAIN_EVENTS:
+        ctx.on(kind, on_event)
     render()

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections import deque
+import time
 
-from nicegui import ui
+from nicegui import background_tasks, ui
 
 from components.charts import LevelChart
 from components.confirm import confirm
-from components.feed import ChangeFeed
+from components.live_feed import LiveFeed
 from components.page_header import PageHeader
 from components.states import StatePanel
-from services.api import ApiError, NotOffered
-from services.events.models import CompactionEvent
+from services.api import NotOffered
+from services.events.models import CompactionEvent, KeyChangeEvent
 from services.models import ColumnFamily, LevelRow, Stats
 
-from ..context import Coalescer, PageContext, notify
+from ..context import PageContext, notify
 from ..shell import page
 
 LEVEL_COLUMNS = [
@@ -36,6 +36,9 @@ def human_bytes(size: int) -> str:
 
 
 L0_COMPACTION_TRIGGER = 4  # RocksDB's default level0_file_num_compaction_trigger
+RELOAD_EVERY_SECS = 0.5  # at most two stats/levels reads a second per page, however many writes
+FEED_LIMIT = 50
+LEVELS_FEATURE = 'Per-level data (the /admin/column_families extension)'
 
 
 def level_status(level: int, files: int, running: bool) -> str:
@@ -58,10 +61,19 @@ def describe(event: CompactionEvent) -> str:
     return f'{event.kind} of {event.cf} {event.status} ({event.trigger})'
 
 
+def level_rows(family: ColumnFamily | None, running: bool) -> list[dict]:
+    if family is None:
+        return []
+    return [{'level': f'L{lv.level}', 'files': lv.files, 'size': human_bytes(lv.bytes),
+             'status': level_status(lv.level, lv.files, running)} for lv in family.levels]
+
+
 @page('/compaction', 'Compaction')
 async def compaction(ctx: PageContext) -> None:
-    state: dict = {'stats': None, 'families': None, 'running': False}
-    history: deque[CompactionEvent] = deque(maxlen=50)
+    model: dict = {'stats': None, 'families': None, 'offered': True, 'running': False, 'status': 'Idle',
+                   'progress': 0.0}
+    due = {'view': False, 'reload': False, 'reload_busy': False, 'reload_at': 0.0}
+    shown: dict = {'rows': None, 'chart': None}  # what the browser has, so unchanged levels are not resent
 
     header = PageHeader('LSM-Tree level compaction and memtable flush management')
 
@@ -93,63 +105,89 @@ async def compaction(ctx: PageContext) -> None:
 
     with ui.card().classes('w-full'):
         ui.label('Recent compactions and flushes (live)').classes('font-semibold')
-        feed = ChangeFeed(marker='compaction-history')
-        feed.empty_text = 'No compaction or flush seen since this page opened.'
-        feed.render()
+        feed = LiveFeed(FEED_LIMIT, 'No compaction or flush seen since this page opened.') \
+            .classes('max-h-72 overflow-y-auto').mark('compaction-history')
 
+    # -- rendering: one refresher; feed items as they come, the view when its model changed ----------
     def render() -> None:
-        stats: Stats | None = state['stats']
+        """Feed and view each only when dirty; a REST reload at most every RELOAD_EVERY_SECS."""
+        feed.flush()
+        if due['view']:
+            due['view'] = False
+            render_view()
+        if due['reload'] and not due['reload_busy']:
+            wait = due['reload_at'] + RELOAD_EVERY_SECS - time.monotonic()
+            if wait > 0:
+                refresher.again_in(wait)
+            else:
+                due['reload'], due['reload_busy'] = False, True
+                # a task of its own has no slot: give it the page's, so its error toasts reach this tab
+                background_tasks.create(load(), name='compaction reload', context=header.button)
+
+    def render_view() -> None:
+        stats: Stats | None = model['stats']
         if stats is not None:
             mem_badge.text = f'{stats.mem_records:,} records'
             wal_label.text = f'WAL Size {stats.wal_kb:,} KB'
-            flush_button.set_enabled(stats.mem_records > 0 and not state['running'])
-        compact_button.set_enabled(not state['running'])
-        families: list[ColumnFamily] | None = state['families']
+            flush_button.set_enabled(stats.mem_records > 0 and not model['running'])
+        compact_button.set_enabled(not model['running'])
+        status_label.text = model['status']
+        progress.value = model['progress']
+        families: list[ColumnFamily] | None = model['families']
         if families is None:
-            level_table.rows = []
-            level_state.not_offered('Per-level data (the /admin/column_families extension)')
             levels_badge.text = f'{stats.max_levels_reached if stats else 0} levels'
         else:
-            cf_select.options = [cf.name for cf in families]
-            cf_select.update()
-            family = next((cf for cf in families if cf.name == cf_select.value), families[0] if families else None)
-            rows = []
-            if family is not None:
-                for lv in family.levels:
-                    rows.append({'level': f'L{lv.level}', 'files': lv.files, 'size': human_bytes(lv.bytes),
-                                 'status': level_status(lv.level, lv.files, state['running'])})
-                chart.show([lv.files for lv in family.levels], [lv.bytes // 1024 for lv in family.levels])
-                levels_badge.text = f'{sum(1 for lv in family.levels if lv.files)} levels'
-            level_table.rows = rows
-            level_state.settle(bool(rows), 'No level data yet.')
-        level_table.update()
+            render_levels(families)
         header.stamp()
-        feed.render()
 
-    live = Coalescer(render, rate=10)
+    def render_levels(families: list[ColumnFamily]) -> None:
+        names = [cf.name for cf in families]
+        if cf_select.options != names:
+            cf_select.set_options(names)
+        family = next((cf for cf in families if cf.name == cf_select.value), families[0] if families else None)
+        rows = level_rows(family, model['running'])
+        if rows != shown['rows']:
+            shown['rows'] = level_table.rows = rows
+            level_state.settle(bool(rows), 'No level data yet.')
+        if family is not None:
+            levels_badge.text = f'{sum(1 for lv in family.levels if lv.files)} levels'
+            drawn = ([lv.files for lv in family.levels], [lv.bytes // 1024 for lv in family.levels])
+            if drawn != shown['chart']:
+                shown['chart'] = drawn
+                chart.show(*drawn)
 
+    refresher = ctx.refresher(render)
+
+    def show_now() -> None:
+        due['view'] = True
+        refresher.flush_now()
+
+    # -- loading -----------------------------------------------------------------------------------
     async def load() -> None:
+        """Stats and per-level data; per-level data is asked for only while the server offers it."""
         try:
-            state['stats'] = await ctx.api.stats()
-        except ApiError as exc:
-            notify(exc.message, 'error')
-        try:
-            state['families'] = await ctx.api.column_families()
-        except NotOffered:
-            state['families'] = None
-        except ApiError as exc:
-            notify(exc.message, 'error')
-        render()
+            with ctx.errors() as outcome:
+                stats = await ctx.api.stats()
+            if not outcome.failed:
+                model['stats'] = stats
+            if model['offered']:
+                with ctx.errors(state=level_state, feature=LEVELS_FEATURE) as outcome:
+                    families = await ctx.api.column_families()
+                if not outcome.failed:
+                    model['families'] = families
+                    if level_state.container.visible:  # an earlier error is shown: settle it again
+                        shown['rows'] = None
+                model['offered'] = not isinstance(outcome.error, NotOffered)
+        finally:
+            due['reload_at'], due['reload_busy'] = time.monotonic(), False
+        show_now()  # also schedules the next reload if writes came in meanwhile
 
-    reload_live = Coalescer(load, rate=4)
-
+    # -- actions -----------------------------------------------------------------------------------
     async def flush() -> None:
         flush_button.props('loading')
         try:
-            await ctx.api.flush()
-            notify('Memtable flushed successfully!', 'success')
-        except ApiError as exc:
-            notify(exc.message, 'error')
+            with ctx.errors(success='Memtable flushed successfully!'):
+                await ctx.api.flush()
         finally:
             flush_button.props(remove='loading')
         await load()
@@ -158,50 +196,50 @@ async def compaction(ctx: PageContext) -> None:
         if not await confirm('Trigger compaction', 'Compact every column family now? This rewrites SST files and '
                              'can take a while on a large store.', action='Compact'):
             return
-        state['running'] = True
-        status_label.text = 'Running…'
-        progress.value = 0
-        render()
+        model.update(running=True, status='Running…', progress=0.0)
+        show_now()
         try:
-            results = await ctx.api.compact()
-        except ApiError as exc:
-            notify(exc.message, 'error')
-            status_label.text = f'Failed: {exc.message}'
+            with ctx.errors() as outcome:
+                results = await ctx.api.compact()
+        finally:
+            model['running'] = False
+        if outcome.error is not None:
+            model['status'] = f'Failed: {outcome.error.message}'
         else:
-            merged = sum(r.files_merged for r in results)
             notify('Compaction triggered successfully!' if results else
                    'Compaction finished: nothing needed merging.', 'success')
-            status_label.text = f'Completed: {merged} files merged'
-            progress.value = 1
-        finally:
-            state['running'] = False
+            model.update(status=f'Completed: {sum(r.files_merged for r in results)} files merged', progress=1.0)
         await load()
 
+    # -- live: events change the model, the refresher shows it -------------------------------------
     def on_compaction(event: CompactionEvent) -> None:
-        history.appendleft(event)
         feed.add(event.status, f'{event.kind} · {event.cf}', describe(event))
         if event.status in ('started', 'running'):
-            state['running'] = event.kind == 'compaction' or state['running']
-            status_label.text = describe(event)
-            progress.value = float(event.details.get('progress', progress.value or 0))
-        elif event.status in ('completed', 'failed'):
-            if event.kind == 'compaction':
-                state['running'] = False
-                progress.value = 1 if event.status == 'completed' else progress.value
-            status_label.text = describe(event)
-            reload_live.mark()
+            model['running'] = event.kind == 'compaction' or model['running']
+            model['progress'] = float(event.details.get('progress', model['progress']))
+        elif event.kind == 'compaction':
+            model['running'] = False
+            model['progress'] = 1.0 if event.status == 'completed' else model['progress']
+        model['status'] = describe(event)
+        if event.status in ('completed', 'failed'):
+            due['reload'] = True
         levels = event.details.get('levels')
-        if levels and state['families'] is not None:
-            for family in state['families']:
+        if levels and model['families'] is not None:
+            for family in model['families']:
                 if family.name == event.cf:
                     family.levels = [LevelRow(**lv) for lv in levels]
-        live.mark()
+        due['view'] = True
+        refresher.mark()
+
+    def on_key_change(_event: KeyChangeEvent) -> None:
+        due['reload'] = True  # the memtable count follows writes
+        refresher.mark()
 
     header.button.on_click(load)
     flush_button.on_click(flush)
     compact_button.on_click(compact)
-    cf_select.on_value_change(render)
-    ctx.on('on_compaction_events', on_compaction)
-    ctx.on('on_key_changes', lambda _event: reload_live.mark())  # memtable count follows writes
+    cf_select.on_value_change(show_now)
+    ctx.on(CompactionEvent, on_compaction)
+    ctx.on(KeyChangeEvent, on_key_change)
     ctx.on_resync(load)
     await load()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from dataclasses import dataclass
 
 from nicegui import background_tasks, ui
 
@@ -58,6 +59,16 @@ class Throughput:
                                                                             for s in seconds]
 
 
+@dataclass
+class Due:
+    """What the dashboard's refresher still owes the screen, and when it last drew each part."""
+    stats: bool = False
+    stats_busy: bool = False
+    stats_at: float = 0.0
+    chart: bool = True
+    chart_at: float = 0.0
+
+
 @page('/dashboard', 'Dashboard')
 async def dashboard(ctx: PageContext) -> None:
     history: deque[dict] = deque(maxlen=HISTORY_LIMIT)
@@ -80,8 +91,8 @@ async def dashboard(ctx: PageContext) -> None:
             stats_error.text = f'Stats unavailable: {exc.message}'
             return
         finally:
-            due['stats_at'] = time.monotonic()
-            due['stats_busy'] = False
+            due.stats_at = time.monotonic()
+            due.stats_busy = False
         stats_error.text = ''
         mem.set(f'{stats.mem_records:,} records', f'{stats.mem_kb / 1024:.2f} MB')
         wal.set(f'{stats.wal_kb:,} KB', 'Write-ahead log')
@@ -186,22 +197,22 @@ async def dashboard(ctx: PageContext) -> None:
     read_button.on_click(read)
     read_key.on('keydown.enter', read)
 
-    due = {'stats': False, 'stats_busy': False, 'stats_at': 0.0, 'chart': True, 'chart_at': 0.0}
+    due = Due()
 
     def render() -> None:
         """The page's one refresher: feed items as they come, the chart and stats at most once a second."""
         feed.flush()
         now = time.monotonic()
-        if due['chart']:
-            wait = due['chart_at'] + CHART_EVERY_SECS - now
+        if due.chart:
+            wait = due.chart_at + CHART_EVERY_SECS - now
             if wait <= 0:
                 redraw_chart()
             else:
                 refresher.again_in(wait)
-        if due['stats'] and not due['stats_busy']:
-            wait = due['stats_at'] + STATS_EVERY_SECS - now
+        if due.stats and not due.stats_busy:
+            wait = due.stats_at + STATS_EVERY_SECS - now
             if wait <= 0:
-                due['stats'], due['stats_busy'] = False, True
+                due.stats, due.stats_busy = False, True
                 background_tasks.create(load_stats(), name='dashboard stats')
             else:
                 refresher.again_in(wait)
@@ -209,9 +220,9 @@ async def dashboard(ctx: PageContext) -> None:
     def redraw_chart() -> None:
         labels, puts, deletes = throughput.series()
         chart.show(labels, puts, deletes)
-        due['chart_at'] = time.monotonic()
-        due['chart'] = throughput.busy()  # keep scrolling while the window holds traffic
-        if due['chart']:
+        due.chart_at = time.monotonic()
+        due.chart = throughput.busy()  # keep scrolling while the window holds traffic
+        if due.chart:
             refresher.again_in(CHART_EVERY_SECS)
 
     refresher = ctx.refresher(render)
@@ -220,11 +231,11 @@ async def dashboard(ctx: PageContext) -> None:
         throughput.add('put' if event.operation == 'put' else 'delete')
         detail = '' if event.value is None else event.value[:60]
         feed.add(event.operation, event.key, detail)
-        due['stats'] = due['chart'] = True
+        due.stats = due.chart = True
         refresher.mark()
 
     async def resync() -> None:
-        due['stats'] = True
+        due.stats = True
         refresher.mark()
 
     ctx.on(KeyChangeEvent, on_key_change)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from nicegui import ui
 
 from components.states import StatePanel
-from services.api import ApiError
+from services.api import NotOffered
 from services.models import FeatureFlag
 
-from ..context import PageContext, fetch_shown, notify
+from ..context import PageContext
 from ..shell import page
 
 
@@ -44,31 +44,30 @@ async def features(ctx: PageContext) -> None:
                     ui.label(flag.description).classes('text-gray-500')
 
     async def load() -> None:
-        found = await fetch_shown(ctx.api.features(), state, 'Feature flags', disable=add)
-        if found is None:
+        with ctx.errors(state=state, feature='Feature flags') as outcome:
+            found = await ctx.api.features()
+        if outcome.failed:
+            if isinstance(outcome.error, NotOffered):
+                add.disable()
             return
         flags.clear()
         flags.update({f.name: f for f in found})
         render()
 
     async def toggle(flag: FeatureFlag, value: bool) -> None:
-        try:
+        with ctx.errors(success=f"Feature '{flag.name}' {'enabled' if value else 'disabled'}") as outcome:
             await ctx.api.set_feature(flag.name, value, flag.description)
-        except ApiError as exc:
-            notify(exc.message, 'error')
-            await load()
+        if outcome.failed:
+            await load()  # the switch goes back to what the server has
             return
         flag.enabled = value
-        notify(f"Feature '{flag.name}' {'enabled' if value else 'disabled'}", 'success')
 
     async def save() -> None:
         flag_name = (name.value or '').strip()
-        try:
+        with ctx.errors(success=f"Feature '{flag_name}' updated") as outcome:
             await ctx.api.set_feature(flag_name, bool(enabled.value), description.value or '')
-        except ApiError as exc:
-            notify(exc.message, 'error')
+        if outcome.failed:
             return
-        notify(f"Feature '{flag_name}' updated", 'success')
         name.value = description.value = ''
         await load()
 

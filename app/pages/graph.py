@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from nicegui import ui
+from nicegui import events, ui
 
 from components.states import StatePanel
-from services.api import ApiError
+from services.events.models import KeyChangeEvent
 from services.models import NoteGraph
 
-from ..context import Coalescer, PageContext, fetch_shown, notify
+from ..context import PageContext
 from ..shell import page
+
+NOTE_KEY_PREFIX = 'note:'
+REDRAW_EVERY_SECS = 1.0  # a redraw restarts the force layout: at most once a second
 
 
 def graph_options(graph: NoteGraph) -> dict:
@@ -42,39 +45,53 @@ async def graph_view(ctx: PageContext) -> None:
         chart = ui.echart({'series': []}).classes('w-full h-[32rem]').mark('graph-chart')
 
     async def load_notes() -> None:
-        paths = await fetch_shown(ctx.api.notes(), state, 'Notes')
-        if paths is None:
+        with ctx.errors(state=state, feature='Notes') as outcome:
+            paths = await ctx.api.notes()
+        if outcome.failed:
             return
-        root.options = paths
-        root.update()
+        root.set_options(paths)
         if paths and root.value not in paths:
             root.value = ctx.query('root') if ctx.query('root') in paths else paths[0]
         elif not paths:
             state.empty('No notes yet: the graph appears once notes link to each other.')
 
     async def draw() -> None:
+        """A REST refetch; the chart is resent only when the graph changed (a redraw restarts its layout).
+
+        Errors go to the state panel: as the refresher's render this runs without a slot (no toasts).
+        """
         if not root.value:
             return
-        try:
+        with ctx.errors(state=state, feature='The note graph') as outcome:
             graph = await ctx.api.note_graph(root.value, int(depth.value or 1))
-        except ApiError as exc:
-            notify(exc.message, 'error')
+        if outcome.failed:
             return
-        state.hide()
-        chart.options.clear()
-        chart.options.update(graph_options(graph))
-        chart.update()
+        if state.container.visible:
+            state.hide()
+        options = graph_options(graph)
+        if options != chart.options:
+            chart.options.clear()
+            chart.options.update(options)
 
-    def open_note(event) -> None:
-        name = (event.args or {}).get('name') if isinstance(event.args, dict) else None
+    def open_note(event: events.GenericEventArguments) -> None:
+        name = event.args.get('name') if isinstance(event.args, dict) else None
         if name:
             ui.navigate.to(f'/notes?open={quote(name)}')
+
+    refresher = ctx.refresher(draw, frame=REDRAW_EVERY_SECS, burst_frame=REDRAW_EVERY_SECS)
+
+    def on_key_change(event: KeyChangeEvent) -> None:
+        if event.key.startswith(NOTE_KEY_PREFIX):
+            refresher.mark()
+
+    async def resync() -> None:
+        await load_notes()
+        refresher.mark()
 
     chart.on('chart:click', open_note)
     root.on_value_change(draw)
     depth.on_value_change(draw)
-    live = Coalescer(draw, rate=1)
-    ctx.on('on_key_changes', lambda event: live.mark() if event.key.startswith('note:') else None)
-    ctx.on_resync(load_notes)
+    ctx.on(KeyChangeEvent, on_key_change)
+    ctx.on_resync(resync)
     await load_notes()
     await draw()

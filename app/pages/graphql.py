@@ -6,9 +6,9 @@ import json
 
 from nicegui import ui
 
-from services.api import ApiError, NotOffered
+from components.states import StatePanel
 
-from ..context import PageContext, notify
+from ..context import PageContext
 from ..shell import page
 
 EXAMPLE = '''{
@@ -31,6 +31,7 @@ async def graphql_playground(ctx: PageContext) -> None:
             run = ui.button('Run', icon='play_arrow').mark('graphql-run')
         with ui.card().classes('grow basis-96'):
             ui.label('Result').classes('font-semibold')
+            state = StatePanel('graphql-state')
             errors = ui.label('').classes('text-negative whitespace-pre-wrap').mark('graphql-errors')
             result = ui.code('', language='json').classes('w-full').mark('graphql-result')
 
@@ -45,15 +46,16 @@ async def graphql_playground(ctx: PageContext) -> None:
             return
         run.props('loading')
         try:
-            answer = await ctx.api.graphql(query.value or '', parsed)
-        except NotOffered:
-            errors.text = 'GraphQL is not offered by this server.'
-            return
-        except ApiError as exc:
-            notify(exc.message, 'error')
-            return
+            with ctx.errors(state=state, feature='GraphQL') as outcome:  # said in the result card
+                answer = await ctx.api.graphql(query.value or '', parsed)
         finally:
             run.props(remove='loading')
+        if outcome.failed:
+            errors.text = ''
+            result.content = ''
+            return
+        if state.container.visible:
+            state.hide()
         errors.text = '\n'.join(e.get('message', str(e)) for e in answer.get('errors') or [])
         result.content = json.dumps(answer.get('data'), indent=2, ensure_ascii=False)
 

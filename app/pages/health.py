@@ -6,15 +6,15 @@ import time
 
 from nicegui import ui
 
-from components.feed import ChangeFeed
+from components.live_feed import LiveFeed
 from components.page_header import PageHeader
-from services.api import ApiError
 from services.events.models import HealthEvent
 from services.models import HealthCheck, ProbeResult
 
 from ..context import PageContext, notify
 from ..shell import page
 
+FEED_LIMIT = 50
 PROBES = [('liveness', 'Liveness'), ('readiness', 'Readiness'), ('startup', 'Startup')]
 BANNERS = {
     'healthy': ('All Systems Operational', 'All health probes are passing', 'positive', 'check_circle'),
@@ -66,6 +66,7 @@ class ProbeCard:
 @page('/health', 'Health')
 async def health(ctx: PageContext) -> None:
     results: dict[str, bool | None] = {name: None for name, _ in PROBES}
+    flipped: dict[str, tuple[bool, str]] = {}  # probe cards an event changed, shown at the next frame
 
     header = PageHeader('Health probe status for the ApexStore backend', 'Check All', 'done_all', 'check-all')
 
@@ -87,9 +88,16 @@ async def health(ctx: PageContext) -> None:
             details = ui.label('').classes('font-mono text-sm whitespace-pre-wrap')
         with ui.card().classes('grow basis-96'):
             ui.label('Recent transitions (live)').classes('font-semibold')
-            timeline = ChangeFeed(marker='health-timeline')
-            timeline.empty_text = 'No probe has changed state since this page opened.'
-            timeline.render()
+            timeline = LiveFeed(FEED_LIMIT, 'No probe has changed state since this page opened.') \
+                .classes('max-h-72 overflow-y-auto').mark('health-timeline')
+
+    def render() -> None:
+        """The page's one refresher: flipped cards, new timeline items, the banner."""
+        for name, (healthy, message) in flipped.items():
+            cards[name].show(healthy, message)
+        flipped.clear()
+        timeline.flush()
+        render_banner()
 
     def render_banner() -> None:
         title, text, color, icon = BANNERS[overall(results)]
@@ -97,6 +105,8 @@ async def health(ctx: PageContext) -> None:
         banner_icon.name = icon
         banner_icon.classes(replace=f'text-{color}')
         header.stamp()
+
+    refresher = ctx.refresher(render)
 
     def show_probe(result: ProbeResult) -> None:
         results[result.name] = result.healthy
@@ -108,21 +118,18 @@ async def health(ctx: PageContext) -> None:
                                  for k, v in result.details.items()) or (result.reason or '')
 
     async def check(name: str) -> None:
-        try:
+        with ctx.errors():
             show_probe(await ctx.api.probe(name))
-        except ApiError as exc:
-            notify(exc.message, 'error')
-        render_banner()
+        refresher.flush_now()
 
     async def check_all(announce: bool = True) -> None:
-        try:
+        with ctx.errors() as outcome:
             for name, _ in PROBES:
                 show_probe(await ctx.api.probe(name))
             show_check(await ctx.api.health_check())
-        except ApiError as exc:
-            notify(exc.message, 'error')
+        if outcome.failed:
             return
-        render_banner()
+        refresher.flush_now()
         if announce:
             healthy = overall(results) == 'healthy'
             notify('All health probes passed' if healthy else 'Health check failed - backend may be down',
@@ -131,18 +138,16 @@ async def health(ctx: PageContext) -> None:
     def on_health(event: HealthEvent) -> None:
         healthy = event.status == 'healthy'
         results[event.probe] = healthy
-        cards[event.probe].show(healthy, event.reason or ('ok' if healthy else 'failing'))
+        flipped[event.probe] = (healthy, event.reason or ('ok' if healthy else 'failing'))
         timeline.add(event.status, event.probe, (event.reason or '') + (' (observed by polling)' if event.derived
                                                                          else ''))
-        timeline.render()
-        render_banner()
-
-    header.button.on_click(lambda: check_all(True))
-    ctx.on('on_health_events', on_health)
+        refresher.mark()
 
     async def refetch() -> None:
         await check_all(False)
 
+    header.button.on_click(lambda: check_all(True))
+    ctx.on(HealthEvent, on_health)
     ctx.on_resync(refetch)
     render_banner()
     await check_all(False)

@@ -67,19 +67,36 @@ class Window:
     match: Matcher = field(default=lambda key, value: True)
 
     def belongs(self, key: str, value: str | None) -> bool:
-        return (self.cursor is None or key <= self.cursor) and self.match(key, value)
+        if self.cursor is not None and key > self.cursor:
+            return False
+        try:
+            return self.match(key, value)
+        except ApiError:  # a regex that backtracks on this key: it is not shown, the page goes on
+            return False
 
     @property
     def scans(self) -> bool:
         return self.mode not in ('prefix',)
 
 
+@dataclass
+class Opened:
+    """The key shown in the value viewer (None: the viewer is closed)."""
+    key: str | None = None
+    value: str | None = None
+
+
+@dataclass
+class Totals:
+    store: int | None = None  # keys in the whole store (from its stats); None while unknown
+
+
 @page('/keys', 'Key Explorer')
 async def key_explorer(ctx: PageContext) -> None:
     window = Window()
     own = OwnWrites(OWN_WRITE_SECS)
-    opened: dict[str, str | None] = {'key': None, 'value': None}
-    totals = {'store': None}
+    opened = Opened()
+    totals = Totals()
     insert_draft = ctx.draft('insert')
     batch_draft = ctx.draft('batch')
     editor_draft = ctx.draft('editor')
@@ -144,8 +161,8 @@ async def key_explorer(ctx: PageContext) -> None:
             .bind_value(editor_draft, 'value')
         with ui.row().classes('gap-2'):
             save_button = ui.button('Save', icon='save').mark('save-button')
-            ui.button('Refetch', icon='refresh', on_click=lambda: refetch(opened['key'] or '')).props('flat')
-            ui.button('Delete', icon='delete', color='negative', on_click=lambda: delete(opened['key'] or '')) \
+            ui.button('Refetch', icon='refresh', on_click=lambda: refetch(opened.key or '')).props('flat')
+            ui.button('Delete', icon='delete', color='negative', on_click=lambda: delete(opened.key or '')) \
                 .props('flat')
     viewer_card.set_visibility(False)
 
@@ -159,7 +176,7 @@ async def key_explorer(ctx: PageContext) -> None:
         more_button.set_visibility(window.cursor is not None)
 
     def counts_text(shown: int) -> str:
-        total = f' of {totals["store"]:,} keys' if totals['store'] is not None else ''
+        total = f' of {totals.store:,} keys' if totals.store is not None else ''
         if window.scans:
             more = ' so far' if window.cursor is not None else ''
             return f'{shown:,} matches{more} · scanned {window.scanned:,}{total}'
@@ -169,7 +186,7 @@ async def key_explorer(ctx: PageContext) -> None:
 
     def drop_deleted(keys: list[str]) -> None:
         for key in keys:
-            grid.remove(key)
+            grid.drop(key)
         settle_state()
         refresher.mark()
 
@@ -219,9 +236,9 @@ async def key_explorer(ctx: PageContext) -> None:
         try:
             stats = await ctx.api.stats()
         except ApiError:
-            totals['store'] = None  # the count is a nicety: no toast when it is missing
+            totals.store = None  # the count is a nicety: no toast when it is missing
         else:
-            totals['store'] = stats.total_records
+            totals.store = stats.total_records
         refresher.mark()
 
     def trim_window() -> None:
@@ -230,7 +247,7 @@ async def key_explorer(ctx: PageContext) -> None:
             last = grid.largest()
             if last is None:
                 break
-            grid.remove(last)
+            grid.drop(last)
             window.cursor = grid.largest()
 
     async def list_all() -> None:
@@ -244,7 +261,7 @@ async def key_explorer(ctx: PageContext) -> None:
 
     async def search() -> None:
         query = search_query.value or ''
-        mode = search_mode.value or 'prefix'
+        mode: SearchMode = search_mode.value or 'prefix'
         if await load(mode, query, f'Search: {query}' if query else 'Entries'):
             further = '' if window.cursor is None or not window.scans else \
                 f' so far (scanned {window.scanned:,}; Load more searches further)'
@@ -324,7 +341,7 @@ async def key_explorer(ctx: PageContext) -> None:
         if grid.mark_deleted(key):
             expiry.add(key)
         refresher.flush_now()
-        if opened['key'] == key:
+        if opened.key == key:
             viewer_card.set_visibility(False)
         notify(f'Key "{key}" deleted', 'success')
 
@@ -350,7 +367,7 @@ async def key_explorer(ctx: PageContext) -> None:
             notify(found_toast, 'success' if show else 'info')
 
     def show_value(key: str, value: str) -> None:
-        opened['key'], opened['value'] = key, value
+        opened.key, opened.value = key, value
         viewer_title.text = key
         viewer.show(key, value)
         editor.value = value
@@ -358,7 +375,7 @@ async def key_explorer(ctx: PageContext) -> None:
         viewer_card.set_visibility(True)
 
     async def save() -> None:
-        key = opened['key']
+        key = opened.key
         if key is None:
             return
         value = editor.value or ''
@@ -367,15 +384,15 @@ async def key_explorer(ctx: PageContext) -> None:
             await ctx.api.put_key(key, value)
         if outcome.failed:
             return
-        opened['value'] = value
+        opened.value = value
         viewer.show(key, value)
         conflict.hide()
         show_row(key, value)
         notify(f'Key "{key}" saved', 'success')
 
     async def reload_opened() -> None:
-        if opened['key'] is not None:
-            await open_key(opened['key'])
+        if opened.key is not None:
+            await open_key(opened.key)
 
     lookup_button.on_click(lookup)
     lookup_key.on('keydown.enter', lookup)
@@ -390,12 +407,12 @@ async def key_explorer(ctx: PageContext) -> None:
             for key in [k for k in grid.rows if k.startswith(event.key)]:
                 if grid.mark_deleted(key):
                     expiry.add(key)
-            if opened['key'] and opened['key'].startswith(event.key) and not mine:
+            if opened.key and opened.key.startswith(event.key) and not mine:
                 conflict.show('deleted')
         elif event.operation == 'delete':
             if grid.mark_deleted(event.key):
                 expiry.add(event.key)
-            if opened['key'] == event.key and not mine:
+            if opened.key == event.key and not mine:
                 conflict.show('deleted')
         elif event.key in grid.rows or window.belongs(event.key, event.value):
             value = event.value if event.value is not None else f'({event.value_size or 0:,} bytes)'
@@ -406,7 +423,7 @@ async def key_explorer(ctx: PageContext) -> None:
                 trim_window()
                 if len(grid.rows) == 1:
                     settle_state()
-            if opened['key'] == event.key and not mine:
+            if opened.key == event.key and not mine:
                 conflict.show('changed')
         else:
             return

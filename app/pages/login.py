@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
@@ -9,45 +12,95 @@ from services.api import ApiError, AuthFailed, Unreachable
 from services.events import event_service
 from services.settings import settings
 
-from ..auth import auto_login_token, consume_login_link, current_session, sign_in
-from ..shell import apply_theme, public_page
+from ..auth import (
+    complete_hand_off,
+    consume_login_link,
+    current_browser_id,
+    current_session,
+    desktop_token,
+    hand_off,
+    issue_login_link,
+    just_signed_out,
+    open_session,
+    renew_browser,
+    sign_in_here,
+)
+from ..security import client_address, sign_in_throttle, too_many_attempts
+from ..shell import CSS, public_page
+
+DEFAULT_TARGET = '/dashboard'
+MANUAL_KEY = 'desktop_sign_in'  # in the signed cookie: 'manual' once this browser signed out on a desktop
+NOTICES = {
+    1: 'That sign-in link has expired or was already used. Sign in with an API token, or restart the console for '
+       'a new link.',
+    2: 'The sign-in did not complete in time. Please sign in again.',
+}
 
 
 def safe_next(target: str | None) -> str:
-    """Only local paths: a sign-in link must never send anyone to another site."""
-    if not target or not target.startswith('/') or target.startswith('//') or target.startswith('/login'):
-        return '/dashboard'
-    return target
+    """A path on this console (with its query), else the dashboard: a sign-in must never lead to another site.
+
+    Browsers read `/\\host` and `/<tab>/host` as `//host`, so backslashes and control characters are refused
+    outright, as is anything that parses with a scheme or host; only path and query are kept.
+    """
+    if not target or any(char == '\\' or ord(char) < 0x20 or ord(char) == 0x7F for char in target):
+        return DEFAULT_TARGET
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith('/') or parts.path.startswith(('//', '/login')):
+        return DEFAULT_TARGET
+    return urlunsplit(('', '', parts.path, parts.query, ''))
 
 
 @public_page('/login')
-async def login_page(next: str = '/dashboard', once: str | None = None,  # noqa: A002 - query parameter name
-                     expired: int = 0):
+async def login_page(request: Request, next: str = DEFAULT_TARGET,  # noqa: A002 - query parameter name
+                     once: str | None = None, expired: int = 0):
     target = safe_next(next)
     if once:
-        token = consume_login_link(once)
-        if token is not None:
-            try:
-                await sign_in(token)
-                return RedirectResponse(target)  # also drops ?once= from the address bar
-            except ApiError:
-                pass
-        return RedirectResponse(f'/login?next={target}&expired=1')
+        return await _sign_in_with_link(request, once, target)
     session = current_session()
     if session is not None and event_service().status(session.token).state != 'auth_failed':
         return RedirectResponse(target)
-    if session is None and (auto := auto_login_token()):
+    if just_signed_out(current_browser_id()):
+        request.session[MANUAL_KEY] = 'manual'  # a desktop sign-out stays signed out until asked otherwise
+    desktop = desktop_token(request)
+    if desktop and request.session.get(MANUAL_KEY) != 'manual':
         try:
-            await sign_in(auto)
+            await sign_in_here(await open_session(desktop))
             return RedirectResponse(target)
         except ApiError:
             pass  # fall through to the form, which will say what is wrong when used
-    render_form(target, 'That sign-in link has expired or was already used. Sign in with an API token, or '
-                        'restart the console for a new link.' if expired else '')
+    browser_id = await renew_browser()  # the form's sign-in binds to an id issued now, never one brought along
+    render_form(request, browser_id, target, NOTICES.get(expired, ''), offer_local=desktop is not None)
 
 
-def render_form(target: str, notice: str = '') -> None:
-    apply_theme()
+async def _sign_in_with_link(request: Request, nonce: str, target: str) -> RedirectResponse:
+    token = consume_login_link(nonce)
+    if token is not None:
+        try:
+            await sign_in_here(await open_session(token))
+            request.session.pop(MANUAL_KEY, None)  # a link (also the local-user button's) opts back in
+            return RedirectResponse(target)  # also drops ?once= from the address bar
+        except ApiError:
+            pass
+    return RedirectResponse('/login?' + urlencode({'next': target, 'expired': 1}))
+
+
+@public_page('/login/complete')
+async def complete_sign_in(ticket: str = ''):
+    """The HTTP end of a form sign-in: binds the session to this browser (see app.auth)."""
+    target = await complete_hand_off(ticket)
+    return RedirectResponse(target if target is not None else '/login?expired=2')
+
+
+def apply_anonymous_theme() -> None:
+    """The shell's look without per-browser storage: nothing is stored for visitors who are not signed in."""
+    ui.colors(primary='#f97316', positive='#22c55e', negative='#ef4444', info='#3b82f6', warning='#f59e0b')
+    ui.add_css(CSS)
+    ui.dark_mode(True)
+
+
+def render_form(request: Request, browser_id: str, target: str, notice: str = '', offer_local: bool = False) -> None:
+    apply_anonymous_theme()
     ui.page_title('Sign in · ApexStore Console')
     with ui.card().classes('absolute-center w-[26rem] max-w-[95vw] gap-3'):
         with ui.row().classes('items-center gap-2'):
@@ -63,23 +116,40 @@ def render_form(target: str, notice: str = '') -> None:
             if not (token.value or '').strip():
                 error.text = 'Enter an API token.'
                 return
+            address = client_address(request)
+            if (wait := sign_in_throttle.attempt(address)) > 0:
+                error.text = too_many_attempts(wait)
+                return
             button.props('loading')
             try:
-                await sign_in(token.value)
+                session = await open_session(token.value)
             except AuthFailed:
+                sign_in_throttle.refused(address)
                 error.text = 'That token was refused by the server (invalid or expired).'
                 return
             except Unreachable:
+                sign_in_throttle.not_judged(address)
                 error.text = f'Cannot reach the ApexStore server at {settings.backend_url}.'
                 return
             except ApiError as exc:
+                sign_in_throttle.not_judged(address)
                 error.text = exc.message
                 return
             finally:
                 button.props(remove='loading')
-            ui.navigate.to(target)
+            sign_in_throttle.accepted(address)
+            ui.navigate.to(hand_off(session, browser_id, target))
 
         button.on_click(submit)
         token.on('keydown.enter', submit)
+        if offer_local:
+            ui.button('Sign in as local user', icon='computer', on_click=lambda: sign_in_locally(request, target)) \
+                .props('outline').classes('w-full').mark('local-sign-in')
         ui.label('The token stays on the console server; it is never stored in this browser.') \
             .classes('text-xs text-gray-500')
+
+
+def sign_in_locally(request: Request, target: str) -> None:
+    """Desktop, after a sign-out: an explicit click signs the local user in again (through a one-time link)."""
+    if (token := desktop_token(request)) is not None:
+        ui.navigate.to(issue_login_link(token, base_url='', next_path=target))

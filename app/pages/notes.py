@@ -10,11 +10,10 @@ from nicegui import ui
 from components.confirm import confirm
 from components.conflict_banner import ConflictBanner
 from components.states import StatePanel
-from services.api import ApiError
 from services.events.models import KeyChangeEvent
 from services.models import Note
 
-from ..context import Coalescer, OwnWrites, PageContext, fetch_shown, notify
+from ..context import OwnWrites, PageContext, notify
 from ..shell import page
 
 NOTE_KEY_PREFIX = 'note:'
@@ -34,6 +33,9 @@ async def notes(ctx: PageContext) -> None:
     own = OwnWrites()
     opened: dict[str, Note | None] = {'note': None}
     paths: list[str] = []
+    buttons: dict[str, ui.button] = {}  # one per note in the list, patched as notes come and go
+    due: dict = {'list': False, 'conflict': None}  # what the refresher still has to do
+    shown: dict = {'active': None}  # the highlighted note in the list
 
     ui.label('Markdown notes linked with [[wiki links]] and #tags').classes('text-gray-500')
     with ui.row().classes('w-full gap-4 items-start no-wrap'):
@@ -61,24 +63,58 @@ async def notes(ctx: PageContext) -> None:
                     save_button = ui.button('Save', icon='save').mark('note-save')
     note_card.set_visibility(False)
 
+    # -- the list: buttons added and removed as notes come and go, never rebuilt ---------------------
     def render_list() -> None:
-        needle = (filter_input.value or '').lower()
-        listing.clear()
+        wanted = set(paths)
+        for gone in [path for path in buttons if path not in wanted]:
+            buttons.pop(gone).delete()
+        children = listing.default_slot.children
         with listing:
-            for path in paths:
-                if needle and needle not in path.lower():
-                    continue
-                active = 'text-primary' if opened['note'] and opened['note'].path == path else ''
-                ui.button(path, on_click=lambda p=path: open_note(p)).props('flat dense no-caps align=left') \
-                    .classes(f'w-full font-mono {active}')
+            for index, path in enumerate(paths):
+                button = buttons.get(path)
+                if button is None:
+                    button = buttons[path] = ui.button(path, on_click=lambda p=path: open_note(p)) \
+                        .props('flat dense no-caps align=left').classes('w-full font-mono')
+                if index >= len(children) or children[index] is not button:
+                    button.move(target_index=index)
+        filter_list()
+        mark_active()
         state.settle(bool(paths), 'No notes yet.')
 
+    def filter_list() -> None:
+        needle = (filter_input.value or '').lower()
+        for path, button in buttons.items():
+            button.set_visibility(not needle or needle in path.lower())
+
+    def mark_active() -> None:
+        """Highlight the open note's button (a button is resent only when its look changes)."""
+        note = opened['note']
+        active = note.path if note else None
+        if shown['active'] != active and shown['active'] in buttons:
+            buttons[shown['active']].classes(remove='text-primary')
+        shown['active'] = active
+        if active in buttons:
+            buttons[active].classes(add='text-primary')
+
     async def load() -> None:
-        found = await fetch_shown(ctx.api.notes(), state, 'Notes')
-        if found is None:
+        with ctx.errors(state=state, feature='Notes') as outcome:
+            found = await ctx.api.notes()
+        if outcome.failed:
             return
         paths[:] = found
         render_list()
+
+    # -- one refresher: a REST refetch of the list when notes came or went, the conflict notice --------
+    async def refresh() -> None:
+        """Runs as a task of its own (no slot): errors go to the list's state panel, never a toast."""
+        if due['conflict'] is not None:
+            conflict.show(due['conflict'], thing='note')
+            due['conflict'] = None
+        if due['list']:
+            due['list'] = False
+            await load()
+
+    refresher = ctx.refresher(refresh, frame=0.25, burst_frame=1.0)
 
     def show(note: Note) -> None:
         opened['note'] = note
@@ -97,13 +133,12 @@ async def notes(ctx: PageContext) -> None:
             for back in note.backlinks:
                 ui.chip(f'← {back}', on_click=lambda p=back: open_note(p)).props('dense clickable')
         note_card.set_visibility(True)
-        render_list()
+        mark_active()
 
     async def open_note(path: str) -> None:
-        try:
+        with ctx.errors() as outcome:
             note = await ctx.api.note(path)
-        except ApiError as exc:
-            notify(exc.message, 'error')
+        if outcome.failed:
             return
         if note is None:
             notify(f'Note "{path}" not found', 'warning')
@@ -116,13 +151,10 @@ async def notes(ctx: PageContext) -> None:
             return
         content = editor.value or ''
         own.remember(NOTE_KEY_PREFIX + note.path, content)
-        try:
+        with ctx.errors(success=f'Note "{note.path}" saved') as outcome:  # on failure the editor keeps the text
             await ctx.api.put_note(note.path, content)
-        except ApiError as exc:
-            notify(exc.message, 'error')  # the editor keeps the text
-            return
-        notify(f'Note "{note.path}" saved', 'success')
-        await open_note(note.path)
+        if not outcome.failed:
+            await open_note(note.path)
 
     async def new_note() -> None:
         with ui.dialog() as dialog, ui.card():
@@ -138,10 +170,9 @@ async def notes(ctx: PageContext) -> None:
             return
         content = f'# {path}\n'
         own.remember(NOTE_KEY_PREFIX + path, content)
-        try:
+        with ctx.errors() as outcome:
             await ctx.api.put_note(path, content)
-        except ApiError as exc:
-            notify(exc.message, 'error')
+        if outcome.failed:
             return
         await load()
         await open_note(path)
@@ -152,30 +183,29 @@ async def notes(ctx: PageContext) -> None:
         if note is None or not await confirm('Delete note', f'Delete the note "{note.path}"?'):
             return
         own.remember(NOTE_KEY_PREFIX + note.path, None)
-        try:
+        with ctx.errors(success=f'Note "{note.path}" deleted') as outcome:
             await ctx.api.delete_note(note.path)
-        except ApiError as exc:
-            notify(exc.message, 'error')
+        if outcome.failed:
             return
         opened['note'] = None
         note_card.set_visibility(False)
-        notify(f'Note "{note.path}" deleted', 'success')
         await load()
 
-    reload_list = Coalescer(load, rate=4)
-
+    # -- live: a note's key changed ------------------------------------------------------------------
     def on_key_change(event: KeyChangeEvent) -> None:
         if not event.key.startswith(NOTE_KEY_PREFIX):
             return
-        reload_list.mark()
+        path = event.key.removeprefix(NOTE_KEY_PREFIX)
+        due['list'] = due['list'] or event.operation != 'put' or path not in buttons  # came or went
         note = opened['note']
         if note is not None and event.key == NOTE_KEY_PREFIX + note.path and not own.is_own(event):
-            conflict.show('deleted' if event.operation != 'put' else 'changed', thing='note')
+            due['conflict'] = 'deleted' if event.operation != 'put' else 'changed'
+        refresher.mark()
 
     save_button.on_click(save)
     delete_button.on_click(delete)
-    filter_input.on_value_change(render_list)
-    ctx.on('on_key_changes', on_key_change)
+    filter_input.on_value_change(filter_list)
+    ctx.on(KeyChangeEvent, on_key_change)
     ctx.on_resync(load)
     await load()
     if (wanted := ctx.query('open')) is not None:

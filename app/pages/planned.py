@@ -14,7 +14,7 @@ from nicegui import ui
 
 from components.states import StatePanel
 
-from ..context import PageContext, fetch_shown
+from ..context import PageContext
 from ..shell import NAV, page, registered
 
 PLACEHOLDER = 'placeholder:'
@@ -46,8 +46,9 @@ def _planned(route: str, title: str) -> None:
         with ui.card().classes('w-full').mark('planned-page'):
             state = StatePanel('planned-state')
             state.loading()
-            data = await fetch_shown(ctx.api.read_json(source, title), state, title)
-            if data is None:
+            with ctx.errors(state=state, feature=title) as outcome:
+                data = await ctx.api.read_json(source, title)
+            if outcome.failed:
                 return
             state.hide()
             ui.label(f'The console does not have a {title} page yet. This is what the server answers on '

@@ -7,7 +7,7 @@ from nicegui import ui
 from components.page_header import PageHeader
 from components.states import StatePanel
 
-from ..context import PageContext, fetch_shown
+from ..context import PageContext
 from ..shell import page
 
 COLUMNS = [
@@ -15,6 +15,10 @@ COLUMNS = [
     {'name': 'requests', 'label': 'Requests this minute', 'field': 'requests', 'align': 'right'},
     {'name': 'busiest', 'label': 'Busiest endpoint', 'field': 'busiest', 'align': 'left'},
 ]
+
+
+def busiest(counts: dict[str, int]) -> str:
+    return max(counts.items(), key=lambda item: item[1])[0] if counts else '—'
 
 
 @page('/rate-limits', 'Rate Limits')
@@ -29,8 +33,9 @@ async def rate_limits(ctx: PageContext) -> None:
             .mark('limits-table')
 
     async def load() -> None:
-        data = await fetch_shown(ctx.api.rate_limits(), state, 'Rate limits')
-        if data is None:
+        with ctx.errors(state=state, feature='Rate limits') as outcome:
+            data = await ctx.api.rate_limits()
+        if outcome.failed:
             return
         state.hide()
         cards.clear()
@@ -40,10 +45,8 @@ async def rate_limits(ctx: PageContext) -> None:
                 with ui.card().classes('grow basis-56').mark(f'limit-{name}'):
                     ui.label(name).classes('font-mono font-semibold')
                     ui.label('unlimited' if limit == 0 else f'{limit} requests per minute per client')
-        table.rows = [{'ip': c.ip, 'requests': c.request_count,
-                       'busiest': max(c.endpoint_counts, key=c.endpoint_counts.get) if c.endpoint_counts else '—'}
+        table.rows = [{'ip': c.ip, 'requests': c.request_count, 'busiest': busiest(c.endpoint_counts)}
                       for c in data.tracked_ips]
-        table.update()
         header.stamp()
 
     header.button.on_click(load)

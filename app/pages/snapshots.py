@@ -8,11 +8,11 @@ from nicegui import ui
 
 from components.confirm import confirm
 from components.states import StatePanel
-from services.api import ApiError
+from services.api import NotOffered
 from services.events.models import SnapshotEvent
 from services.models import Snapshot
 
-from ..context import Coalescer, PageContext, fetch_shown, notify
+from ..context import PageContext, notify
 from ..shell import page
 
 COLUMNS = [
@@ -54,6 +54,7 @@ def row(snapshot: Snapshot) -> dict:
 async def snapshots(ctx: PageContext) -> None:
     items: dict[str, Snapshot] = {}
     busy: dict[str, str] = {}
+    dirty = {'rows': False}  # the table is resent only when a snapshot came or went
 
     ui.label('Point-in-time snapshots of the whole store (RocksDB checkpoints): create, browse, restore, delete') \
         .classes('text-gray-500')
@@ -90,37 +91,46 @@ async def snapshots(ctx: PageContext) -> None:
     browsing: dict = {'id': None, 'cursor': None}
 
     def render() -> None:
-        table.rows = [row(s) for s in sorted(items.values(), key=lambda s: s.created_at, reverse=True)]
-        table.update()
-        count_badge.text = str(len(items))
-        state.settle(bool(items), 'No snapshots yet. Create one to capture the store as it is now.')
+        """The page's one refresher: the (small) table only when a snapshot changed, the activity line always."""
+        if dirty['rows']:
+            dirty['rows'] = False
+            table.rows = [row(s) for s in sorted(items.values(), key=lambda s: s.created_at, reverse=True)]
+            count_badge.text = str(len(items))
+            state.settle(bool(items), 'No snapshots yet. Create one to capture the store as it is now.')
         activity.set_visibility(bool(busy))
         activity_text.text = '; '.join(busy.values())
 
-    live = Coalescer(render, rate=10)
+    refresher = ctx.refresher(render)
+
+    def changed() -> None:
+        dirty['rows'] = True
+        refresher.flush_now()
 
     async def load() -> None:
         state.loading()
-        found = await fetch_shown(ctx.api.snapshots(), state, 'Snapshots', disable=create_button)
-        if found is None:
+        with ctx.errors(state=state, feature='Snapshots') as outcome:
+            found = await ctx.api.snapshots()
+        if outcome.failed:
+            if isinstance(outcome.error, NotOffered):
+                create_button.disable()
             return
         items.clear()
         items.update({s.id: s for s in found})
-        render()
+        changed()
 
     async def create() -> None:
         name = (name_input.value or '').strip() or f'snapshot-{int(time.time() * 1000)}'
         create_button.props('loading')
         try:
-            snapshot = await ctx.api.create_snapshot(name)
-        except ApiError as exc:
-            notify(exc.message, 'error')
-            return
+            with ctx.errors() as outcome:
+                snapshot = await ctx.api.create_snapshot(name)
         finally:
             create_button.props(remove='loading')
+        if outcome.failed:
+            return
         items[snapshot.id] = snapshot
         name_input.value = ''
-        render()
+        changed()
         notify(f'Snapshot "{snapshot.name}" created', 'success')
 
     async def restore(snapshot_id: str) -> None:
@@ -131,43 +141,36 @@ async def snapshots(ctx: PageContext) -> None:
                              'every key written since the snapshot is lost.', action='Restore', typed=snapshot.name):
             return
         busy[snapshot_id] = f'Restoring "{snapshot.name}"…'
-        render()
+        refresher.flush_now()
         try:
-            await ctx.api.restore_snapshot(snapshot_id)
-            notify(f'Snapshot "{snapshot.name}" restored', 'success')
-        except ApiError as exc:
-            notify(exc.message, 'error')
+            with ctx.errors(success=f'Snapshot "{snapshot.name}" restored'):
+                await ctx.api.restore_snapshot(snapshot_id)
         finally:
             busy.pop(snapshot_id, None)
-            render()
+            refresher.flush_now()
 
     async def delete(snapshot_id: str) -> None:
         snapshot = items.get(snapshot_id)
         if snapshot is None or not await confirm('Delete snapshot', f'Delete snapshot "{snapshot.name}"?'):
             return
-        try:
+        with ctx.errors(success=f'Snapshot "{snapshot.name}" deleted') as outcome:
             await ctx.api.delete_snapshot(snapshot_id)
-        except ApiError as exc:
-            notify(exc.message, 'error')
-            return
-        items.pop(snapshot_id, None)
-        render()
-        notify(f'Snapshot "{snapshot.name}" deleted', 'success')
+        if not outcome.failed:
+            items.pop(snapshot_id, None)
+            changed()
 
     async def browse(snapshot_id: str, append: bool = False) -> None:
         if not append:
             browsing.update(id=snapshot_id, cursor=None)
-            browse_table.rows = []
-        try:
+        with ctx.errors() as outcome:
             page_ = await ctx.api.browse_snapshot(snapshot_id, browse_prefix.value or '', 100,
                                                   browsing['cursor'] if append else None)
-        except ApiError as exc:
-            notify(exc.message, 'error')
+        if outcome.failed:
             return
         snapshot = items.get(snapshot_id)
         browse_title.text = f'Contents of "{snapshot.name if snapshot else snapshot_id}" (read-only)'
-        browse_table.rows = browse_table.rows + [{'key': r.key, 'value': r.value[:200]} for r in page_.records]
-        browse_table.update()
+        rows = [{'key': r.key, 'value': r.value[:200]} for r in page_.records]
+        browse_table.rows = browse_table.rows + rows if append else rows
         browsing['cursor'] = page_.cursor
         browse_more.set_visibility(page_.cursor is not None)
         browse_card.set_visibility(True)
@@ -180,11 +183,12 @@ async def snapshots(ctx: PageContext) -> None:
             busy.pop(event.id or label, None)
         if event.status == 'created' and event.snapshot:
             items[event.snapshot['id']] = Snapshot.model_validate(event.snapshot)
-        elif event.status == 'deleted' and event.id:
-            items.pop(event.id, None)
+            dirty['rows'] = True
+        elif event.status == 'deleted' and event.id and items.pop(event.id, None) is not None:
+            dirty['rows'] = True
         elif event.status == 'failed':
             notify(f'Snapshot "{label}" failed: {event.error or "unknown error"}', 'error')
-        live.mark()
+        refresher.mark()
 
     create_button.on_click(create)
     name_input.on('keydown.enter', create)
@@ -193,6 +197,6 @@ async def snapshots(ctx: PageContext) -> None:
     table.on('delete', lambda e: delete(e.args))
     browse_prefix.on_value_change(lambda: browse(browsing['id']) if browsing['id'] else None)
     browse_more.on_click(lambda: browse(browsing['id'], append=True))
-    ctx.on('on_snapshot_events', on_snapshot)
+    ctx.on(SnapshotEvent, on_snapshot)
     ctx.on_resync(load)
     await load()

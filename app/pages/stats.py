@@ -6,9 +6,9 @@ from nicegui import ui
 
 from components.page_header import PageHeader
 from components.states import StatePanel
-from services.api import ApiError
+from services.events.models import CompactionEvent, KeyChangeEvent, SnapshotEvent
 
-from ..context import Coalescer, PageContext
+from ..context import PageContext
 from ..shell import page
 
 STAT_LABELS = {
@@ -18,6 +18,7 @@ STAT_LABELS = {
 }
 COLUMNS = [{'name': 'name', 'label': 'Metric', 'field': 'name', 'align': 'left'},
            {'name': 'value', 'label': 'Value', 'field': 'value', 'align': 'right'}]
+CHANGES_STATS = (KeyChangeEvent, CompactionEvent, SnapshotEvent)  # writes, flushes/compactions, restores
 
 
 @page('/stats', 'Statistics')
@@ -35,22 +36,27 @@ async def statistics(ctx: PageContext) -> None:
                 .mark('metric-counters')
 
     async def load() -> None:
-        try:
+        """Both tables from REST; errors go to the state panel (a refresher's render runs without a slot)."""
+        with ctx.errors(state=state, feature='Statistics') as outcome:
             stats = await ctx.api.stats()
             metrics = await ctx.api.metrics()
-        except ApiError as exc:
-            state.error(f'Could not load statistics from {exc.message}')
+        if outcome.failed:
             return
-        state.hide()
-        engine.rows = [{'name': STAT_LABELS.get(k, k), 'value': f'{v:,}'} for k, v in stats.model_dump().items()]
-        counters.rows = [{'name': k.removeprefix('apexstore_').removesuffix('_total').replace('_', ' '),
-                          'value': f'{v:,.0f}'} for k, v in sorted(metrics.items())]
-        engine.update()
-        counters.update()
+        if state.container.visible:
+            state.hide()
+        show(engine, [{'name': STAT_LABELS.get(k, k), 'value': f'{v:,}'} for k, v in stats.model_dump().items()])
+        show(counters, [{'name': k.removeprefix('apexstore_').removesuffix('_total').replace('_', ' '),
+                         'value': f'{v:,.0f}'} for k, v in sorted(metrics.items())])
         header.stamp()
 
-    live = Coalescer(load, rate=2)
+    def show(table: ui.table, rows: list[dict]) -> None:
+        """Send a table's rows only when a value changed."""
+        if table.rows != rows:
+            table.rows = rows
+
+    refresher = ctx.refresher(load, frame=0.5, burst_frame=1.0)  # a REST refetch: at most twice a second
     header.button.on_click(load)
-    ctx.on('events', lambda _event: live.mark())
+    for kind in CHANGES_STATS:
+        ctx.on(kind, lambda _event: refresher.mark())
     ctx.on_resync(load)
     await load()

@@ -9,12 +9,12 @@ from nicegui import ui
 
 from components.confirm import confirm
 from components.states import StatePanel
-from services.api import ApiError
 from services.events.models import KeyChangeEvent
 
-from ..context import Coalescer, PageContext, fetch_shown, notify
+from ..context import PageContext, notify
 from ..shell import page
 
+NOTE_KEY_PREFIX = 'note:'
 COLUMNS = [{'name': 'when', 'label': 'Saved', 'field': 'when', 'align': 'left'},
            {'name': 'actions', 'label': '', 'field': 'ts', 'align': 'right'}]
 ACTIONS_SLOT = r'''
@@ -61,32 +61,34 @@ async def time_travel(ctx: PageContext) -> None:
     version_card.set_visibility(False)
 
     async def load_notes() -> None:
-        paths = await fetch_shown(ctx.api.notes(), state, 'Notes')
-        if paths is None:
+        with ctx.errors(state=state, feature='Notes') as outcome:
+            paths = await ctx.api.notes()
+        if outcome.failed:
             return
-        note.options = paths
-        note.update()
+        note.set_options(paths)
         wanted = ctx.query('note')
         if paths and note.value not in paths:
             note.value = wanted if wanted in paths else paths[0]
         state.settle(bool(paths), 'No notes yet: versions appear as notes are saved.')
 
     async def load_versions() -> None:
+        """A REST refetch; errors go to the state panel (as the refresher's render it runs without a slot)."""
         if not note.value:
             return
-        versions = await fetch_shown(ctx.api.note_history(note.value), state, 'Note history')
-        if versions is None:
+        with ctx.errors(state=state, feature='Note history') as outcome:
+            versions = await ctx.api.note_history(note.value)
+        if outcome.failed:
             return
-        table.rows = [{'ts': ts, 'when': when(ts)} for ts in sorted(versions, reverse=True)]
-        table.update()
+        rows = [{'ts': ts, 'when': when(ts)} for ts in sorted(versions, reverse=True)]
+        if rows != table.rows:
+            table.rows = rows
         state.settle(bool(versions), 'No saved versions of this note yet.')
 
     async def view(ts: int) -> None:
-        try:
+        with ctx.errors() as outcome:
             old = await ctx.api.note_version(note.value, ts)
             current = await ctx.api.note(note.value)
-        except ApiError as exc:
-            notify(exc.message, 'error')
+        if outcome.failed:
             return
         if old is None:
             notify('That version no longer exists', 'warning')
@@ -101,21 +103,17 @@ async def time_travel(ctx: PageContext) -> None:
         if not await confirm('Restore version', f'Make the version of {when(ts)} the current "{note.value}"? '
                              'The current text stays in the history.', action='Restore'):
             return
-        try:
+        with ctx.errors(success=f'"{note.value}" restored to {when(ts)}') as outcome:
             await ctx.api.restore_note_version(note.value, ts)
-        except ApiError as exc:
-            notify(exc.message, 'error')
-            return
-        notify(f'"{note.value}" restored to {when(ts)}', 'success')
-        await load_versions()
+        if not outcome.failed:
+            await load_versions()
 
     async def remove(ts: int) -> None:
         if not await confirm('Delete version', f'Delete the version of {when(ts)}?'):
             return
-        try:
+        with ctx.errors() as outcome:
             await ctx.api.delete_note_version(note.value, ts)
-        except ApiError as exc:
-            notify(exc.message, 'error')
+        if outcome.failed:
             return
         version_card.set_visibility(False)
         await load_versions()
@@ -123,26 +121,23 @@ async def time_travel(ctx: PageContext) -> None:
     async def take_snapshot() -> None:
         if not note.value:
             return
-        try:
+        with ctx.errors(success=f'Snapshot of "{note.value}" taken') as outcome:
             await ctx.api.snapshot_note(note.value)
-        except ApiError as exc:
-            notify(exc.message, 'error')
-            return
-        notify(f'Snapshot of "{note.value}" taken', 'success')
-        await load_versions()
+        if not outcome.failed:
+            await load_versions()
 
-    live = Coalescer(load_versions, rate=2)
+    refresher = ctx.refresher(load_versions, frame=0.5, burst_frame=1.0)  # a REST refetch: ≤ 2/s
 
     def on_key_change(event: KeyChangeEvent) -> None:
-        if note.value and event.key == f'note:{note.value}':
-            live.mark()
+        if note.value and event.key == NOTE_KEY_PREFIX + note.value:
+            refresher.mark()
 
     note.on_value_change(load_versions)
     snapshot.on_click(take_snapshot)
     table.on('view', lambda e: view(int(e.args)))
     table.on('restore', lambda e: restore(int(e.args)))
     table.on('remove', lambda e: remove(int(e.args)))
-    ctx.on('on_key_changes', on_key_change)
+    ctx.on(KeyChangeEvent, on_key_change)
     ctx.on_resync(load_versions)
     await load_notes()
     await load_versions()

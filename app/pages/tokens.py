@@ -8,10 +8,10 @@ from nicegui import ui
 
 from components.confirm import confirm
 from components.states import StatePanel
-from services.api import ApiError
+from services.api import NotOffered
 from services.models import TokenInfo
 
-from ..context import PageContext, fetch_shown, notify
+from ..context import PageContext, notify
 from ..shell import page
 
 PERMISSIONS = ['Read', 'Write', 'Delete', 'Admin']
@@ -67,8 +67,11 @@ async def tokens(ctx: PageContext) -> None:
         state.settle(bool(items), 'No tokens yet.')
 
     async def load() -> None:
-        found = await fetch_shown(ctx.api.tokens(), state, 'Token management', disable=create)
-        if found is None:
+        with ctx.errors(state=state, feature='Token management') as outcome:
+            found = await ctx.api.tokens()
+        if outcome.failed:
+            if isinstance(outcome.error, NotOffered):
+                create.disable()
             return
         items.clear()
         items.update({t.id: t for t in found})
@@ -79,16 +82,14 @@ async def tokens(ctx: PageContext) -> None:
         if not permissions:
             notify('Choose at least one permission.', 'warning')
             return
-        try:
+        with ctx.errors(success='Token created successfully') as outcome:
             created = await ctx.api.create_token((name.value or '').strip(), permissions,
                                                  int(days.value) if days.value else None)
-        except ApiError as exc:
-            notify(exc.message, 'error')
+        if outcome.failed:
             return
         secret.text = created.token  # the one time the raw token is shown, to the admin who made it
         shown.set_visibility(True)
         name.value = ''
-        notify('Token created successfully', 'success')
         await load()
 
     async def revoke(token_id: str) -> None:
@@ -96,14 +97,12 @@ async def tokens(ctx: PageContext) -> None:
         if token is None or not await confirm('Revoke token', f'Revoke "{token.name}"? Clients using it are '
                                               'refused from now on.', action='Revoke'):
             return
-        try:
+        with ctx.errors(success='Token deleted successfully') as outcome:
             await ctx.api.delete_token(token_id)
-        except ApiError as exc:
-            notify(exc.message, 'error')
+        if outcome.failed:
             return
         items.pop(token_id, None)
         render()
-        notify('Token deleted successfully', 'success')
 
     create.on_click(create_token)
     table.on('revoke', lambda e: revoke(e.args))

@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import pytest
 from nicegui.testing import User
 
 from tests.conftest import ADMIN_TOKEN
+
+PATIENT_TRIES = 100  # × 0.1 s: what a page may take to show something on a loaded CI machine
+
+
+@pytest.fixture(autouse=True)
+def patient_should_see(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NiceGUI's `should_see` gives a page 3 tries 0.1 s apart: a fixed 0.3 s that fails on a busy machine.
+
+    Waiting for the condition (up to 10 s) keeps every test the same story, just not racing the clock.
+    """
+    original = User.should_see
+
+    async def should_see(self: User, *args, retries: int = PATIENT_TRIES, **kwargs) -> None:
+        await original(self, *args, retries=max(retries, PATIENT_TRIES), **kwargs)
+
+    monkeypatch.setattr(User, 'should_see', should_see)
 
 
 async def sign_in(user: User, token: str = ADMIN_TOKEN, next_page: str = '/dashboard') -> None:

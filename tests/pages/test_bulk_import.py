@@ -32,6 +32,8 @@ async def test_a_file_of_2500_records_imports_in_batches_and_exports_back(consol
     await upload.handle_uploads([ui.upload.SmallFileUpload('records.json', 'application/json', data)])
     await eventually(lambda: element(user, 'import-summary').text == '2,500 records in records.json')
     user.find(marker='import-button').click()
+    await eventually(lambda: element(user, 'import-summary').text == 'Imported 2,500 records',
+                     message='the import should go through in batches')
     await user.should_see('2,500 records imported')
     assert element(user, 'import-progress').value == 1
     with admin_client(console_backend) as api:

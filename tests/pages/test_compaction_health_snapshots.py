@@ -13,6 +13,19 @@ async def open_page(user: User, route: str) -> None:
     await eventually(lambda: badge_state(user) == 'connected')
 
 
+def lines(user: User, marker: str) -> list[tuple[str, str]]:
+    """(kind, subject) of a live feed's lines, newest first."""
+    return [(item.kind, item.subject) for item in element(user, marker).items]
+
+
+def spy_resends(monkeypatch, element_) -> list:
+    """Count whole resends of one element (NiceGUI sends an element with all its props on `update()`)."""
+    resends: list = []
+    original = element_.update
+    monkeypatch.setattr(element_, 'update', lambda: (resends.append(element_), original())[1])
+    return resends
+
+
 def write_and_flush(backend, rounds: int) -> None:
     with admin_client(backend) as api:
         for round_ in range(rounds):
@@ -40,10 +53,23 @@ async def test_a_compaction_started_elsewhere_shows_up(console_backend, user: Us
     await open_page(user, '/compaction')
     with admin_client(console_backend) as other:
         other.post('/admin/compact')
-    await eventually(lambda: any('completed' in str(item) for item in
-                                 [c.text for c in user.find(marker='compaction-history').elements.pop()
-                                  .descendants() if hasattr(c, 'text')]),
+    await eventually(lambda: ('completed', 'compaction · default') in lines(user, 'compaction-history'),
                      message='history should list the completed compaction')
+
+
+async def test_flushes_elsewhere_add_history_lines_without_rebuilding_the_page(console_backend, user: User,
+                                                                                monkeypatch):
+    """A busy store flushes often: each flush adds its lines to the history; nothing else is rebuilt."""
+    await open_page(user, '/compaction')
+    await eventually(lambda: element(user, 'level-table').rows, message='the levels should load')
+    history = element(user, 'compaction-history')
+    elements, pushes, resends = len(user.client.elements), history.pushes, spy_resends(monkeypatch, history)
+    write_and_flush(console_backend, 3)
+    await eventually(lambda: lines(user, 'compaction-history').count(('completed', 'flush · default')) == 3,
+                     message='history should list the three flushes')
+    await eventually(lambda: element(user, 'mem-badge').text == '0 records')
+    assert history.pushes > pushes and not resends, 'only the new lines are sent, never the whole history'
+    assert len(user.client.elements) == elements, 'the page should be patched, not rebuilt'
 
 
 async def test_flush_button(console_backend, user: User):
@@ -64,7 +90,8 @@ async def test_health_cards_flip_the_moment_a_probe_fails(console_backend, user:
     await eventually(lambda: element(user, 'probe-readiness-status').text == 'UNHEALTHY',
                      message='readiness card did not flip')
     assert element(user, 'banner-title').text == 'Degraded Service'
-    await user.should_see(marker='health-timeline')
+    await eventually(lambda: lines(user, 'health-timeline')[:1] == [('unhealthy', 'readiness')],
+                     message='the timeline should show the transition')
     console_backend.faults(failing_probes=[])
     await eventually(lambda: element(user, 'probe-readiness-status').text == 'HEALTHY')
     user.find(marker='check-all').click()

@@ -19,13 +19,14 @@ async def test_dashboard_and_key_explorer_update_live_from_cdc_events(console_co
     await signed_in(user, '/keys')
     with admin_client(console_compat_backend) as other:
         other.put('/keys/cdc:1', json={'value': 'from another client'})
-    await eventually(lambda: any(r['key'] == 'cdc:1' for r in element(user, 'key-table').rows),
+    await eventually(lambda: 'cdc:1' in element(user, 'key-table').rows,
                      message='a CDC put should add the row')
     await user.open('/dashboard')
     await user.should_see('MemTable')
     with admin_client(console_compat_backend) as other:
         other.put('/keys/cdc:2', json={'value': 'again'})
-    await user.should_see('cdc:2')
+    await eventually(lambda: any(item.subject == 'cdc:2' for item in element(user, 'change-feed').items),
+                     message='a CDC put should reach the dashboard feed')
 
 
 async def test_health_flips_from_probe_polling_when_the_server_pushes_nothing(console_compat_backend, user: User):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
 import pytest
+import regex
 
 from backend.server import BackendThread
 from services.api import ApexApi, BadRequest
@@ -177,14 +177,21 @@ async def test_value_search_finds_a_value_beyond_the_first_10000_records(backend
 
 
 async def test_an_invalid_regex_is_explained_before_any_request(backend):
-    with pytest.raises(re.error) as compile_error:
-        re.compile('user:(')
+    with pytest.raises(regex.error) as compile_error:
+        regex.compile('user:(')
     async with console(backend) as client:
         with pytest.raises(BadRequest) as refused:
             await search_page(client, 'regex', 'user:(')
 
     assert refused.value.message == f'Search: invalid regex: {compile_error.value}'
     assert client.requests == []
+
+
+async def test_a_backtracking_regex_is_stopped_with_a_reason_instead_of_freezing_the_console(backend, api):
+    seed(api, {'a' * 27 + '!': 'evil key', 'b': 'plain'})
+    async with console(backend) as client:
+        with pytest.raises(BadRequest, match='took too long'):
+            await search_page(client, 'regex', '^(a|a)+$')
 
 
 async def test_a_compat_backend_gives_the_same_answers(backend, api, compat_backend, compat_api):
