@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.test-installed
 
-.PHONY: run test venv test-deps lint bench native-smoke clean
+.PHONY: run test venv test-deps lint bench native-smoke css clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -44,6 +44,14 @@ bench: $(TEST_STAMP)
 native-smoke: $(STAMP)
 	$(BIN)/pip install -q -r requirements-native.txt
 	$(BIN)/python scripts/native_smoke.py
+
+# app/static/tailwind.css is committed; regenerate it after changing Tailwind classes (needs npm, not for CI)
+CSS_BUILD := .css-build
+css:
+	mkdir -p $(CSS_BUILD)
+	npm install --no-save --silent --prefix $(CSS_BUILD) @tailwindcss/cli@4.1.13 tailwindcss@4.1.13
+	sed "s#../../#$(CURDIR)/#g" app/static/tailwind.input.css > $(CSS_BUILD)/input.css
+	$(CSS_BUILD)/node_modules/.bin/tailwindcss -i $(CSS_BUILD)/input.css -o app/static/tailwind.css --minify
 
 clean:
 	rm -rf $(VENV) .pytest_cache screenshots

@@ -3,10 +3,10 @@
 Events change a view's model at once (cheap dict work); the view's `render` sends what changed
 (a row patch, appended feed items) at most once per frame:
 - an event on an idle view renders on the next loop turn (leading edge: no waiting);
-- while events keep coming, renders are at least `frame` apart (~25 ms; NiceGUI's outbox then
+- while events keep coming, renders are at least `frame` apart (20 ms; NiceGUI's outbox then
   carries the whole frame's changes in one message);
-- while a burst lasts (more than `burst_rate` events/s), renders back off to one per `burst_frame`
-  (≤ 10/s), so a flood of writes never floods the browser;
+- while a burst lasts (a smoothed rate above `burst_rate` events/s), renders back off to one per
+  `burst_frame` (< 10/s), so a flood of writes never floods the browser;
 - the last state always wins: a render reads the model, not the events.
 """
 
@@ -25,9 +25,10 @@ from services.runtime import reclaim_memory
 
 log = logging.getLogger(__name__)
 
-FRAME_SECS = 0.025
-BURST_FRAME_SECS = 0.1
-BURST_RATE = 250.0  # events/s above which a view counts as flooded
+FRAME_SECS = 0.02
+BURST_FRAME_SECS = 0.15  # ~7 renders/s: with a view's slower parts (chart, stats) still ≤ 10 DOM updates/s
+BURST_RATE = 500.0  # events/s (smoothed) above which a view counts as flooded
+RATE_SMOOTHING = 0.3  # weight of the newest frame in the smoothed event rate
 
 
 class FrameBudget:
@@ -76,7 +77,8 @@ class FrameBudget:
             self._running.add_done_callback(lambda _: self.mark(0))
             return
         now = self._loop.time()
-        self.rate = self._marks / max(now - self._last, self.frame)
+        newest = self._marks / max(now - self._last, self.frame)
+        self.rate += RATE_SMOOTHING * (newest - self.rate)  # one busy frame does not make a burst
         self._marks = 0
         self._last = now
         self.renders += 1

@@ -53,6 +53,7 @@ class KeyGrid(ui.aggrid):
             'rowClassRules': {'row-deleted': 'data.state === "deleted"', 'row-new': 'data.state === "new"'},
             'rowSelection': {'mode': 'multiRow', 'enableClickSelection': False},
             'animateRows': False,
+            'suppressAnimationFrame': True,  # draw a patch now, not on the next animation frame (latency)
             'suppressScrollOnNewData': True,
             'overlayNoRowsTemplate': '<span class="text-gray-500">No keys in view</span>',
         }, theme='quartz')
