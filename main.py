@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import os
 import sys
@@ -18,6 +19,7 @@ from nicegui import app, ui  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 log = logging.getLogger('console')
+CSS_VERSION = hashlib.sha256((ROOT / 'app' / 'static' / 'tailwind.css').read_bytes()).hexdigest()[:12]  # cache busting
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,6 +47,12 @@ def apply_args(args: argparse.Namespace) -> None:
         setattr(settings, name, getattr(fresh, name))
 
 
+def serve_tailwind_css() -> None:
+    """Tailwind compiled ahead of time (`make css`): NiceGUI's in-browser Tailwind cost ~300 ms per page load."""
+    app.add_static_files('/console-static', ROOT / 'app' / 'static', max_cache_age=3600)
+    ui.add_head_html(f'<link rel="stylesheet" href="/console-static/tailwind.css?v={CSS_VERSION}">', shared=True)
+
+
 def build_app() -> None:
     """Register pages and lifecycle hooks (also what the test fixtures run)."""
     from app import pages  # noqa: F401 - importing collects every page
@@ -58,6 +66,7 @@ def build_app() -> None:
 
     install_security()  # Host check, security headers, private per-browser storage
     register_pages()
+    serve_tailwind_css()
     register_diagnostics()  # loopback-only /_console/diagnostics (loop lag, RSS, clients) for bench/live_e2e.py
 
     @ui.page('/')
@@ -75,13 +84,20 @@ def build_app() -> None:
 
 
 def start_embedded_backend() -> None:
+    """Start the supervised embedded backend; refuse to run (with the reason) when it cannot be ours."""
     from app.auth import issue_login_link
-    from services.embedded import EmbeddedBackend, console_admin_token
+    from services.embedded import EmbeddedBackend, EmbeddedBackendError, console_admin_token, policy_from_settings
+    from services.events import event_service
 
     token = settings.apexstore_token.get_secret_value() if settings.apexstore_token else \
         console_admin_token(settings.console_data_dir)
-    backend = EmbeddedBackend(settings.console_data_dir, settings.embedded_backend_port, token, ROOT)
-    backend.start()
+    backend = EmbeddedBackend(settings.console_data_dir, settings.embedded_backend_port, token, ROOT,
+                              policy=policy_from_settings())
+    try:
+        backend.start()
+    except EmbeddedBackendError as exc:
+        sys.exit(f'ApexStore Console: the embedded backend did not start: {exc}')
+    event_service().guard(backend)  # no token goes to the port while the backend is down or not ours
     app.on_shutdown(backend.stop)
     link = issue_login_link(token)
     print(f'\n  ApexStore Console: {link}\n  (one-time sign-in link; it works once, for 15 minutes)\n', flush=True)
@@ -103,4 +119,4 @@ if __name__ in {'__main__', '__mp_main__'}:
                                       'https_only': settings.console_cookie_samesite == 'none'},
            # no permessage-deflate on the browser sockets: its zlib state costs ~300 KB per open tab and
            # CPU per message, while live pages now send small deltas (bench/README.md)
-           ws_per_message_deflate=False)
+           ws_per_message_deflate=False, tailwind=False)

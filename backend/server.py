@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import re
 import socket
 import subprocess
 import threading
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 import uvicorn
+from starlette.responses import JSONResponse
 
 from .app import create_app
 from .config import BackendConfig
@@ -17,10 +22,46 @@ from .core import Backend
 from .faults import websocket_protocol
 from .routes.faults import FaultChange, apply_faults
 
+IDENTITY_PATH = '/_embedded/identity'
+NONCE = re.compile(r'[0-9a-f]{32,128}')
 
-def build_server(config: BackendConfig, sock_host: str | None = None) -> tuple[uvicorn.Server, Backend]:
+
+def identity_proof(secret: str, nonce: str) -> str:
+    """HMAC-SHA256 of the console's nonce under the per-start secret (services/embedded.py checks it)."""
+    return hmac.new(secret.encode(), nonce.encode(), hashlib.sha256).hexdigest()
+
+
+class IdentityRoute:
+    """`GET /_embedded/identity?nonce=<hex>` → `{"proof": HMAC(secret, nonce)}`, before any authentication.
+
+    The console that started this process asks this before it sends a token: only the process that got
+    the secret from it can answer, so a stranger listening on the port never sees the admin token. The
+    secret itself is never sent, and a fresh nonce each time means an answer cannot be replayed.
+    """
+
+    def __init__(self, app, secret: str) -> None:
+        self.app = app
+        self.secret = secret
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope['type'] != 'http' or scope['path'] != IDENTITY_PATH:
+            await self.app(scope, receive, send)
+            return
+        nonce = (parse_qs(scope.get('query_string', b'').decode()).get('nonce') or [''])[0]
+        if scope['method'] != 'GET' or not NONCE.fullmatch(nonce):
+            response = JSONResponse({'error': 'expected GET with ?nonce=<32-128 hex digits>'}, status_code=400)
+        else:
+            response = JSONResponse({'proof': identity_proof(self.secret, nonce)},
+                                    headers={'Cache-Control': 'no-store'})
+        await response(scope, receive, send)
+
+
+def build_server(config: BackendConfig, sock_host: str | None = None,
+                 identity_secret: str | None = None) -> tuple[uvicorn.Server, Backend]:
     backend = Backend(config)
     app = create_app(backend)
+    if identity_secret:
+        app = IdentityRoute(app, identity_secret)  # type: ignore[assignment]
     uv_config = uvicorn.Config(app, host=sock_host or config.host, port=config.port, log_level='warning',
                                ws=websocket_protocol(backend.faults), ws_max_size=16 * 1024 * 1024,
                                ws_per_message_deflate=False,  # loopback/LAN: CPU matters more than bytes

@@ -94,6 +94,7 @@ class ConnectionBadge:
                     status.dialect or '', '—')),
                 ('Reconnect attempts', str(status.attempt)),
                 ('Last failure', status.last_failure or '—'),
+                ('Not watched', status.notice or '—'),
                 ('Events received', f'{counters.received:,}'),
                 ('Dropped by slow views', f'{counters.dropped:,}'),
                 ('Malformed frames ignored', f'{counters.malformed:,}'),

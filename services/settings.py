@@ -43,6 +43,17 @@ class Settings(BaseSettings):
     events_stable_after: float = Field(10.0, description='connection counts as stable after this long')
     events_ws_probe_interval: float = Field(30.0, description='while degraded, retry WebSocket this often')
     events_poll_interval: float = Field(2.0, description='REST polling period on servers without long-poll')
+    events_open_timeout: float = Field(5.0, description='connect/upgrade answer timeout; an unanswered WebSocket '
+                                       'upgrade counts toward falling back to SSE')
+    events_sse_idle_timeout: float = Field(45.0, description='an SSE stream silent this long (no event, no '
+                                           'heartbeat) is reopened; silent from the start counts toward polling')
+    events_poll_max_keys: int = Field(100_000, description='REST polling remembers at most this many keys per '
+                                      'credential; the connection status names what lies beyond')
+    # embedded backend supervision
+    embedded_restart_backoff_max: float = Field(30.0, description='longest wait before restarting a crashed '
+                                                'embedded backend (doubling from 0.5 s)')
+    embedded_restart_give_up_after: int = Field(5, description='stop restarting the embedded backend after this '
+                                                'many crashes in a row, each within 30 s of its start')
 
     @field_validator('console_frame_ancestors')
     @classmethod

@@ -19,15 +19,16 @@ from .models import (
     SnapshotEvent,
     SyncEvent,
 )
-from .policy import Timing
-from .service import EventService, wait_for_state
+from .policy import Clock, Timing
+from .service import EventService, Upstream, wait_for_state
 
 
 def timing_from_settings() -> Timing:
     return Timing(ping_interval=settings.events_ping_interval, ping_timeout=settings.events_ping_timeout,
                   backoff_initial=settings.events_backoff_initial, backoff_max=settings.events_backoff_max,
                   stable_after=settings.events_stable_after, ws_probe_interval=settings.events_ws_probe_interval,
-                  poll_interval=settings.events_poll_interval)
+                  poll_interval=settings.events_poll_interval, open_timeout=settings.events_open_timeout,
+                  sse_idle_timeout=settings.events_sse_idle_timeout, poll_max_keys=settings.events_poll_max_keys)
 
 
 @cache
@@ -35,5 +36,6 @@ def event_service() -> EventService:
     """The one event service of this process (one upstream connection per credential)."""
     return EventService(settings.backend_url, timing=timing_from_settings())
 
-__all__ = ['EventService', 'event_service', 'Timing', 'wait_for_state', 'ConnectionState', 'ConnectionStatus',
-           'KeyChangeEvent', 'CompactionEvent', 'HealthEvent', 'SyncEvent', 'SnapshotEvent', 'Resync']
+__all__ = ['EventService', 'event_service', 'Timing', 'Clock', 'Upstream', 'wait_for_state', 'ConnectionState',
+           'ConnectionStatus', 'KeyChangeEvent', 'CompactionEvent', 'HealthEvent', 'SyncEvent', 'SnapshotEvent',
+           'Resync']

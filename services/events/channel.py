@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import logging
 import random
-import time
 from collections.abc import Callable
 from typing import Literal
 
@@ -28,7 +27,7 @@ from .models import (
     ServerEvent,
     Transport,
 )
-from .policy import Verdict, full_jitter_backoff
+from .policy import Clock, Verdict, full_jitter_backoff
 from .protocol import Malformed, SeqTracker, parse_frame, parse_object
 from .transports import (
     ConnectionLost,
@@ -54,10 +53,13 @@ def credential_id(token: str) -> str:
 
 
 class Channel:
-    def __init__(self, endpoint: Endpoint, *, rng: Callable[[], float] = random.random) -> None:
+    def __init__(self, endpoint: Endpoint, *, rng: Callable[[], float] = random.random,
+                 retry_upstream: Callable[[], None] | None = None) -> None:
         self.endpoint = endpoint
         self.timing = endpoint.timing
+        self.clock: Clock = endpoint.clock
         self.rng = rng
+        self.retry_upstream = retry_upstream  # "Reconnect now" also retries an embedded backend that gave up
         self.hub = Hub(on_stale=self._count_resync)
         self.status = ConnectionStatus(credential_id=credential_id(endpoint.token))
         self.counters = Tally()  # mutated per event: a plain object (pydantic setattr is slow)
@@ -67,6 +69,7 @@ class Channel:
         self.watched_prefixes: dict[str, int] = {}
         self._task: asyncio.Task | None = None
         self._deriver: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._mode = 0  # index into CHAIN
         self._refusals = 0
@@ -84,7 +87,8 @@ class Channel:
         if self.running:
             return
         self._set_state(ConnectionState.connecting, attempt=0, last_failure=None)
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f'events:{self.status.credential_id}')
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name=f'events:{self.status.credential_id}')
 
     async def stop(self) -> None:
         for task in (self._task, self._deriver):
@@ -97,6 +101,8 @@ class Channel:
 
     def reconnect_now(self) -> None:
         """Skip the backoff wait (the badge's "Reconnect now"); restarts after giving up too."""
+        if self.retry_upstream is not None and self.endpoint.gate is not None and self.endpoint.gate() is not None:
+            self.retry_upstream()
         if self.running:
             self._wake.set()
         else:
@@ -111,6 +117,18 @@ class Channel:
     def snapshot(self) -> ConnectionStatus:
         counters = Counters(**vars(self.counters), dropped=self.hub.dropped)
         return self.status.model_copy(update={'counters': counters, 'last_event_at': self.last_event_at})
+
+    def upstream_changed(self) -> None:
+        """The embedded backend changed state (from its supervisor's thread): look again instead of waiting."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is shutting down
+            loop.call_soon_threadsafe(self._nudge)
+
+    def _nudge(self) -> None:
+        if self.running and self.status.state in (ConnectionState.reconnecting, ConnectionState.connecting):
+            self._wake.set()
 
     def _count_resync(self) -> None:
         self.counters.resyncs += 1
@@ -150,33 +168,32 @@ class Channel:
                 self._mode, self._refusals, attempt = 0, 0, 0
                 self.resync('returned to the WebSocket')
                 continue
-            if self._opened_at is not None and time.monotonic() - self._opened_at >= self.timing.stable_after:
+            if self._opened_at is not None and self.clock.monotonic() - self._opened_at >= self.timing.stable_after:
                 attempt = 0
             self._opened_at = None
             delay = full_jitter_backoff(attempt, self.timing, self.rng)
             attempt += 1
             self.counters.reconnects += 1
             self._set_state(ConnectionState.reconnecting, attempt=attempt, last_failure=failure_reason,
-                            next_retry_at=time.time() + delay)
+                            next_retry_at=self.clock.time() + delay)
             log.info('event stream lost (%s); retry %d in %.2fs', failure_reason, attempt, delay)
             self._wake.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+            await self.clock.wait(self._wake, delay)
 
     def _note_refusal(self, mode: str) -> None:
         self._refusals += 1
         if self._refusals >= self.timing.fallback_after and self._mode < len(CHAIN) - 1:
             self._mode += 1
             self._refusals = 0
-            log.warning('event stream: %s refused repeatedly; falling back to %s', mode, CHAIN[self._mode])
+            log.warning('event stream: %s refused or unanswered repeatedly; falling back to %s', mode,
+                        CHAIN[self._mode])
 
     async def _run_mode(self, mode: str) -> None:
         resume = self.seq.resume_params()
         if mode == 'websocket':
             await run_websocket(self.endpoint, self, resume)
             return
-        body = (run_sse(self.endpoint, self, resume, self._sse_read_timeout()) if mode == 'sse'
-                else self._poll(resume))
+        body = run_sse(self.endpoint, self, resume) if mode == 'sse' else self._poll(resume)
         await self._with_websocket_probe(body)
 
     async def _poll(self, resume: dict[str, str]) -> None:
@@ -187,18 +204,14 @@ class Channel:
             except StreamFailed as exc:
                 if exc.failure.verdict != Verdict.fallback:
                     raise
-        await run_rest_poll(self.endpoint, self, self.watched_prefixes or {'': 1})
-
-    def _sse_read_timeout(self) -> float | None:
-        return None if self.status.dialect == 'cdc' else self.timing.ping_interval + self.timing.ping_timeout
+        await run_rest_poll(self.endpoint, self, lambda: self.watched_prefixes or {'': 1})
 
     async def _with_websocket_probe(self, body) -> None:
         """Run a degraded transport, but try the WebSocket every `ws_probe_interval` to return to it."""
         runner = asyncio.ensure_future(body)
         try:
             while True:
-                done, _ = await asyncio.wait({runner}, timeout=self.timing.ws_probe_interval)
-                if done:
+                if await self.clock.wait(runner, self.timing.ws_probe_interval):
                     runner.result()
                     return
                 if await probe_websocket(self.endpoint):
@@ -215,11 +228,12 @@ class Channel:
         switched = self.status.transport is not None and self.status.transport != transport
         reconnected = self._ever_opened
         self._ever_opened = True
-        self._opened_at = time.monotonic()
+        self._opened_at = self.clock.monotonic()
         if self._mode == 0:
             self._refusals = 0
-        self.last_event_at = time.time()
-        self._set_state(state, transport=transport, next_retry_at=None)
+        self.last_event_at = self.clock.time()
+        cleared = {} if transport == 'rest_poll' else {'notice': None}  # only REST polling has blind spots
+        self._set_state(state, transport=transport, next_retry_at=None, **cleared)
         self._ensure_deriver()  # REST polling has no stream that would announce health or compaction
         if switched:
             self.resync(f'switched to {transport}')
@@ -227,7 +241,14 @@ class Channel:
             self.resync('reconnected to a server without resume')
 
     def alive(self) -> None:
-        self.last_event_at = time.time()
+        self.last_event_at = self.clock.time()
+
+    def notice(self, text: str | None) -> None:
+        if text != self.status.notice:
+            if text:
+                log.warning('event stream for credential %s: %s', self.status.credential_id, text)
+            self.status = self.status.model_copy(update={'notice': text})
+            self.hub.publish(self.snapshot())
 
     def frame(self, data: str | bytes) -> None:
         parsed = parse_frame(data, self.timing.max_frame_bytes)
@@ -244,7 +265,7 @@ class Channel:
         if kind is Malformed:
             self._malformed(parsed)  # type: ignore[arg-type]
             return
-        self.last_event_at = time.time()
+        self.last_event_at = self.clock.time()
         if kind is ConnectedEvent:
             self._on_connected(parsed)  # type: ignore[arg-type]
         elif kind is LagEvent:
@@ -279,7 +300,7 @@ class Channel:
         counters = self.counters
         counters.malformed += 1
         counters.malformed_by_kind[bad.kind] = counters.malformed_by_kind.get(bad.kind, 0) + 1
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if now - self._malformed_logged.get(bad.kind, -MALFORMED_LOG_EVERY) >= MALFORMED_LOG_EVERY:
             self._malformed_logged[bad.kind] = now
             log.warning('ignoring malformed event frame (%s): %s [%d so far]', bad.kind, bad.detail,
@@ -297,7 +318,8 @@ class Channel:
         counts: dict[str, float] | None = None
         async with self.endpoint.http(self.timing.open_timeout) as client:
             while True:
-                with contextlib.suppress(httpx.HTTPError, StreamFailed):
+                with contextlib.suppress(httpx.HTTPError, StreamFailed, ConnectionLost):
+                    self.endpoint.check_gate()  # the token goes only to a backend we may trust right now
                     now = await probe_health(client)
                     for event in health_transitions(health, now):
                         self._deliver(event)
@@ -308,7 +330,7 @@ class Channel:
                         if counts is not None:
                             self._derive_compactions(counts, current)
                         counts = current
-                await asyncio.sleep(self.timing.poll_interval)
+                await self.clock.sleep(self.timing.poll_interval)
 
     def _derive_compactions(self, before: dict[str, float], after: dict[str, float]) -> None:
         pairs: tuple[tuple[Literal['compaction', 'flush'], str], ...] = (

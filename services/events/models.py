@@ -132,4 +132,5 @@ class ConnectionStatus(BaseModel):
     attempt: int = 0
     next_retry_at: float | None = None  # unix seconds
     last_failure: str | None = None
+    notice: str | None = None  # what the connection cannot see, said plainly (e.g. keys beyond REST polling's cap)
     counters: Counters = Counters()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -21,9 +24,40 @@ class Timing(BaseModel):
     ws_probe_interval: float = 30.0
     poll_interval: float = 2.0
     long_poll_wait: float = 25.0
-    open_timeout: float = 10.0
-    fallback_after: int = 2  # upgrade refusals in a row before leaving the WebSocket
+    open_timeout: float = 5.0  # TCP connect + WebSocket/HTTP answer; an unanswered upgrade counts as a refusal
+    fallback_after: int = 2  # upgrade refusals (or unanswered upgrades) in a row before leaving a transport
     max_frame_bytes: int = 1024 * 1024
+    sse_idle_timeout: float = 45.0  # an SSE stream silent this long is dead (the embedded backend beats every 15 s)
+    poll_page_size: int = 500  # REST polling: keys per `/keys/search` page
+    poll_pages_per_cycle: int = 10  # REST polling: pages read per cycle; a longer sweep continues next cycle
+    poll_max_keys: int = 100_000  # REST polling: keys remembered per credential; the status names what is beyond
+
+
+class Clock:
+    """Wall and monotonic time, and every wait of the state machine.
+
+    The default is real time; tests pass a subclass that skips ahead instead of waiting, so fault scenarios
+    with 30 s backoffs run in milliseconds. Library timeouts (WebSocket open, HTTP read) stay real: tests make
+    those short through `Timing`.
+    """
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+    async def sleep(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+
+    async def wait(self, waitable: asyncio.Event | asyncio.Future, timeout: float) -> bool:
+        """Until `waitable` is set/done or `timeout` seconds pass; True when it happened."""
+        if isinstance(waitable, asyncio.Event):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waitable.wait(), timeout)
+            return waitable.is_set()
+        done, _ = await asyncio.wait({waitable}, timeout=timeout)
+        return bool(done)
 
 
 def full_jitter_backoff(attempt: int, timing: Timing, rng: Callable[[], float] = random.random) -> float:

@@ -6,14 +6,23 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
+from typing import Protocol
 
 from .channel import Channel, credential_id
 from .fanout import Stream
 from .models import CompactionEvent, ConnectionStatus, HealthEvent, KeyChangeEvent, Resync, SnapshotEvent, SyncEvent
-from .policy import Timing
+from .policy import Clock, Timing
 from .transports import Endpoint
 
 log = logging.getLogger(__name__)
+
+
+class Upstream(Protocol):
+    """A backend whose process the console runs (services/embedded.py): may the token be sent to it now?"""
+
+    def blocked(self) -> str | None: ...  # None: yes; else why not, in words for the badge
+    def retry(self) -> None: ...  # try again after giving up ("Reconnect now")
+    def on_change(self, listener: Callable[[], None]) -> None: ...  # called from any thread
 
 
 def _kinds(*types: type) -> Callable[[object], bool]:
@@ -29,20 +38,40 @@ class EventService:
     """
 
     def __init__(self, base_url: str, *, timing: Timing | None = None, token_in_query: bool = False,
-                 rng: Callable[[], float] = random.random) -> None:
+                 rng: Callable[[], float] = random.random, clock: Clock | None = None) -> None:
         self.base_url = base_url.rstrip('/')
         self.timing = timing or Timing()
         self.token_in_query = token_in_query
         self.rng = rng
+        self.clock = clock or Clock()
+        self.upstream: Upstream | None = None
         self._channels: dict[str, Channel] = {}
 
     def _channel(self, token: str) -> Channel:
         key = credential_id(token)
         channel = self._channels.get(key)
         if channel is None:
-            endpoint = Endpoint(self.base_url, token, self.token_in_query, self.timing)
-            channel = self._channels[key] = Channel(endpoint, rng=self.rng)
+            endpoint = Endpoint(self.base_url, token, self.token_in_query, self.timing, self.clock, self.blocked)
+            channel = self._channels[key] = Channel(endpoint, rng=self.rng, retry_upstream=self._retry_upstream)
         return channel
+
+    # -- the embedded backend, when the console runs one ---------------------------------------------
+    def guard(self, upstream: Upstream) -> None:
+        """Send tokens only while `upstream` says it is ours and alive; show its state while it is not."""
+        self.upstream = upstream
+        upstream.on_change(self._upstream_changed)
+
+    def blocked(self) -> str | None:
+        """Why no token may be sent to the backend right now (None: it may). The REST layer can ask too."""
+        return self.upstream.blocked() if self.upstream is not None else None
+
+    def _retry_upstream(self) -> None:
+        if self.upstream is not None:
+            self.upstream.retry()
+
+    def _upstream_changed(self) -> None:
+        for channel in list(self._channels.values()):
+            channel.upstream_changed()
 
     # -- connection management ---------------------------------------------------------------------
     def connect(self, token: str) -> None:

@@ -6,8 +6,7 @@ Each `run_*` opens its stream, reports `opened`, hands frames to the sink, and e
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -17,8 +16,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.frames import Frame, Opcode
 
-from .models import HealthEvent, KeyChangeEvent, ServerEvent, Transport
-from .policy import Failure, Timing, Verdict, classify_status
+from .models import HealthEvent, ServerEvent, Transport
+from .policy import Clock, Failure, Timing, Verdict, classify_status
+from .polling import Poller
 
 HARD_FRAME_LIMIT = 64 * 1024 * 1024  # websockets closes the socket past this; our soft limit is lower
 PROBES = ('liveness', 'readiness', 'startup')
@@ -40,16 +40,28 @@ class Sink(Protocol):
     def obj(self, data: Any) -> None: ...
     def derived(self, event: ServerEvent) -> None: ...
     def alive(self) -> None: ...
+    def notice(self, text: str | None) -> None: ...
 
 
 @dataclass
 class Endpoint:
-    """Where and how to reach one backend with one credential (the token stays in here)."""
+    """Where and how to reach one backend with one credential (the token stays in here).
+
+    `gate`, when set, says why the token must not be sent right now (e.g. the embedded backend is being
+    restarted and anything could be listening on its port); every transport asks before it connects.
+    """
 
     base_url: str
     token: str
     token_in_query: bool = False
     timing: Timing = field(default_factory=Timing)
+    clock: Clock = field(default_factory=Clock)
+    gate: Callable[[], str | None] | None = None
+
+    def check_gate(self) -> None:
+        reason = self.gate() if self.gate is not None else None
+        if reason is not None:
+            raise ConnectionLost(reason)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -101,6 +113,7 @@ class DirectConnection(ClientConnection):
 
 async def run_websocket(endpoint: Endpoint, sink: Sink, resume: dict[str, str]) -> None:
     timing = endpoint.timing
+    endpoint.check_gate()
     try:
         async with connect(endpoint.ws_url(resume), additional_headers=endpoint.headers,
                            ping_interval=timing.ping_interval, ping_timeout=timing.ping_timeout,
@@ -119,12 +132,19 @@ async def run_websocket(endpoint: Endpoint, sink: Sink, resume: dict[str, str]) 
         code = exc.rcvd.code if exc.rcvd else (exc.sent.code if exc.sent else 1006)
         reason = 'heartbeat timed out' if code == 1011 else f'connection closed (code {code})'
         raise ConnectionLost(reason) from None
-    except (OSError, TimeoutError) as exc:
+    except TimeoutError:
+        # a proxy that accepts TCP but never answers the upgrade: as useless as one that refuses it, so it
+        # counts toward falling back (retrying it alone would hang here forever)
+        raise StreamFailed(Failure(Verdict.fallback, f'websocket upgrade: no answer within {timing.open_timeout:g}s')
+                           ) from None
+    except OSError as exc:
         raise _lost(endpoint, exc) from None
 
 
 async def probe_websocket(endpoint: Endpoint) -> bool:
     """Can a WebSocket be opened right now? (Used while degraded to find the way back.)"""
+    if endpoint.gate is not None and endpoint.gate() is not None:
+        return False
     try:
         async with connect(endpoint.ws_url({}), additional_headers=endpoint.headers,
                            open_timeout=endpoint.timing.open_timeout, close_timeout=1, compression=None):
@@ -133,15 +153,24 @@ async def probe_websocket(endpoint: Endpoint) -> bool:
         return False
 
 
-async def run_sse(endpoint: Endpoint, sink: Sink, resume: dict[str, str], read_timeout: float | None) -> None:
+async def run_sse(endpoint: Endpoint, sink: Sink, resume: dict[str, str]) -> None:
+    """SSE with a read timeout of `sse_idle_timeout`: a half-open stream is noticed, not waited on forever.
+
+    Silence before anything arrived (not even the `connected` frame every server sends first) means a proxy
+    swallows or buffers the stream: that counts toward falling back. Silence later is a lost connection:
+    reconnect. Servers without heartbeats (the current real server) are reconnected after that much quiet.
+    """
     headers = {'Accept': 'text/event-stream'}
     params = {}
     if resume:
         headers['Last-Event-ID'] = resume['since']
         params['epoch'] = resume['epoch']
+    endpoint.check_gate()
+    idle = endpoint.timing.sse_idle_timeout
+    heard = False
     try:
-        async with endpoint.http(read_timeout) as client, client.stream('GET', '/events', params=params,
-                                                                         headers=headers) as response:
+        async with endpoint.http(idle) as client, client.stream('GET', '/events', params=params,
+                                                                headers=headers) as response:
             if response.status_code != 200:
                 raise StreamFailed(classify_status(response.status_code, 'sse'))
             if not response.headers.get('content-type', '').startswith('text/event-stream'):
@@ -149,6 +178,7 @@ async def run_sse(endpoint: Endpoint, sink: Sink, resume: dict[str, str], read_t
             sink.opened('sse')
             data: list[str] = []
             async for line in response.aiter_lines():
+                heard = True
                 if not line:
                     if data:
                         sink.frame('\n'.join(data))
@@ -158,6 +188,11 @@ async def run_sse(endpoint: Endpoint, sink: Sink, resume: dict[str, str], read_t
                 elif line.startswith('data:'):
                     data.append(line[6:] if line.startswith('data: ') else line[5:])
         raise ConnectionLost('server ended the event stream')
+    except httpx.ReadTimeout:
+        if not heard:
+            raise StreamFailed(Failure(Verdict.fallback, f'sse: nothing received within {idle:g}s '
+                                       '(a proxy may swallow or buffer the stream)')) from None
+        raise ConnectionLost(f'sse: silent for {idle:g}s (no event, no heartbeat)') from None
     except httpx.HTTPError as exc:
         raise _lost(endpoint, exc) from None
 
@@ -170,6 +205,7 @@ async def run_long_poll(endpoint: Endpoint, sink: Sink, resume: dict[str, str]) 
         async with endpoint.http(wait + endpoint.timing.open_timeout) as client:
             opened = False
             while True:
+                endpoint.check_gate()
                 response = await client.get('/events/poll', params={**params, 'wait': str(wait)})
                 if response.status_code != 200:
                     raise StreamFailed(classify_status(response.status_code, 'long-poll'))
@@ -187,44 +223,30 @@ async def run_long_poll(endpoint: Endpoint, sink: Sink, resume: dict[str, str]) 
         raise StreamFailed(Failure(Verdict.fallback, f'long-poll: unexpected answer ({exc})')) from None
 
 
-def diff_records(before: dict[str, str], after: dict[str, str], cf: str = 'default') -> list[KeyChangeEvent]:
-    """Key changes that explain how one REST read differs from the previous one."""
-    events = [KeyChangeEvent(operation='put', key=k, value=v, value_size=len(v.encode()), cf=cf)
-              for k, v in after.items() if before.get(k) != v]
-    events += [KeyChangeEvent(operation='delete', key=k, cf=cf) for k in before if k not in after]
-    return events
-
-
-async def read_records(client: httpx.AsyncClient, prefixes: Iterable[str], limit: int) -> dict[str, str]:
-    records: dict[str, str] = {}
-    for prefix in prefixes:
-        response = await client.get('/keys/search', params={'q': prefix, 'limit': str(limit)})
-        if response.status_code in (401, 403):
-            raise StreamFailed(classify_status(response.status_code, 'rest poll'))
-        response.raise_for_status()
-        body = response.json()
-        for record in (body.get('data') or body).get('records', []):
-            records[record['key']] = record['value']
-    return records
-
-
-async def run_rest_poll(endpoint: Endpoint, sink: Sink, prefixes: Iterable[str], limit: int = 500) -> None:
-    """Last resort for servers without streams: periodic reads of the watched keys, diffed."""
+async def run_rest_poll(endpoint: Endpoint, sink: Sink, prefixes: Callable[[], Iterable[str]]) -> None:
+    """Last resort for servers without streams: sweep the watched prefixes page by page, diffed (polling.py)."""
+    poller = Poller(endpoint.timing)
+    opened = False
     try:
         async with endpoint.http(endpoint.timing.open_timeout) as client:
-            previous = await read_records(client, prefixes, limit)
-            sink.opened('rest_poll')
             while True:
-                await asyncio.sleep(endpoint.timing.poll_interval)
-                current = await read_records(client, prefixes, limit)
-                for event in diff_records(previous, current):
+                endpoint.check_gate()
+                poller.sync(prefixes())
+                for event in await poller.cycle(client):
                     sink.derived(event)
-                previous = current
-                sink.alive()
+                sink.notice(poller.notice())
+                if opened:
+                    sink.alive()
+                else:
+                    sink.opened('rest_poll')
+                    opened = True
+                await endpoint.clock.sleep(endpoint.timing.poll_interval)
     except httpx.HTTPStatusError as exc:
         raise StreamFailed(classify_status(exc.response.status_code, 'rest poll')) from None
     except httpx.HTTPError as exc:
         raise _lost(endpoint, exc) from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise StreamFailed(Failure(Verdict.fallback, f'rest poll: unexpected answer ({type(exc).__name__})')) from None
 
 
 async def probe_health(client: httpx.AsyncClient) -> dict[str, tuple[str, str | None]]:

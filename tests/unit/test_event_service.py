@@ -23,8 +23,10 @@ from services.events import (
 )
 from tests.conftest import ADMIN_TOKEN, admin_client
 
+# sse_idle_timeout: a dropped SSE stream on the backend only ends at its next write (heartbeats every 15 s),
+# so the client notices the drop by its idle timeout
 FAST = Timing(ping_interval=0.2, ping_timeout=0.3, backoff_initial=0.02, backoff_max=0.2, stable_after=0.5,
-              ws_probe_interval=0.3, poll_interval=0.1, long_poll_wait=0.5, open_timeout=2)
+              ws_probe_interval=0.3, poll_interval=0.1, long_poll_wait=0.5, open_timeout=2, sse_idle_timeout=0.5)
 
 
 @pytest.fixture
