@@ -6,6 +6,9 @@ Each `run_*` opens its stream, reports `opened`, hands frames to the sink, and e
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -91,9 +94,22 @@ class DirectConnection(ClientConnection):
 
     The library's `recv()` path (assembler, futures, one task switch per message) cost as much as
     parsing the event itself. Fragmented messages still take the normal path below.
+
+    One TCP read can hold thousands of frames (a write burst): handled in the read callback they
+    would hold the event loop for tens of milliseconds, and every open tab would stutter. Frames
+    are queued and handed on in slices of at most `SLICE_SECS`, yielding to the loop in between;
+    past `HIGH_WATER` queued frames the socket stops reading (TCP pushes back on the server).
     """
 
     sink: Sink | None = None
+    SLICE_SECS = 0.004
+    HIGH_WATER = 20_000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending: deque[str | bytes] = deque()
+        self._drainer: asyncio.Task | None = None
+        self._paused = False
 
     def process_event(self, event) -> None:
         sink = self.sink
@@ -106,9 +122,37 @@ class DirectConnection(ClientConnection):
                     data = bytes(event.data)  # counted as a malformed (binary) frame by the sink
             else:
                 data = bytes(event.data)
-            sink.frame(data)
+            self._queue_frame(sink, data)
             return
         super().process_event(event)
+
+    def _queue_frame(self, sink: Sink, data: str | bytes) -> None:
+        pending = self._pending
+        pending.append(data)
+        if self._drainer is None:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain(sink), name='event frames')
+        if len(pending) > self.HIGH_WATER and not self._paused:
+            self._paused = True
+            self.transport.pause_reading()
+
+    async def _drain(self, sink: Sink) -> None:
+        pending = self._pending
+        try:
+            while pending:
+                deadline = time.perf_counter() + self.SLICE_SECS
+                while pending and time.perf_counter() < deadline:
+                    sink.frame(pending.popleft())
+                if self._paused and len(pending) < self.HIGH_WATER // 2:
+                    self._paused = False
+                    self.transport.resume_reading()
+                await asyncio.sleep(0)
+        finally:
+            self._drainer = None
+
+    async def drained(self) -> None:
+        """Every frame read so far has reached the sink (before the connection is declared lost)."""
+        if self._drainer is not None:
+            await asyncio.shield(self._drainer)
 
 
 async def run_websocket(endpoint: Endpoint, sink: Sink, resume: dict[str, str]) -> None:
@@ -123,6 +167,7 @@ async def run_websocket(endpoint: Endpoint, sink: Sink, resume: dict[str, str]) 
             ws.sink = sink  # type: ignore[attr-defined]
             async for message in ws:  # fragmented messages only
                 sink.frame(message)
+            await ws.drained()  # type: ignore[attr-defined]
         raise ConnectionLost('server closed the WebSocket')
     except InvalidStatus as exc:
         raise StreamFailed(classify_status(exc.response.status_code, 'websocket upgrade')) from None
