@@ -56,7 +56,7 @@ def serve_tailwind_css() -> None:
 def build_app() -> None:
     """Register pages and lifecycle hooks (also what the test fixtures run)."""
     from app import pages  # noqa: F401 - importing collects every page
-    from app.auth import close_all, expire_idle_sessions
+    from app.auth import close_all, expire_idle_sessions, refused_token
     from app.diagnostics import register as register_diagnostics
     from app.live import reclaim_soon
     from app.security import install as install_security
@@ -80,6 +80,7 @@ def build_app() -> None:
     app.on_startup(tune_gc)  # see services/runtime.py and bench/README.md
     app.on_delete(reclaim_soon)  # closed tabs give their memory back
     app.on_shutdown(close_all)
+    event_service().on_auth_failed(refused_token)  # a revoked token signs its sessions out (drafts kept)
     app.on_shutdown(lambda: event_service().close())
 
 

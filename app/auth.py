@@ -100,8 +100,8 @@ async def open_session(token: str) -> Session:
     token = token.strip()
     if not token:
         raise AuthFailed('Enter an API token')
-    api = ApexApi(settings.backend_url, token,
-                  on_admin_action=lambda event: _note_admin_action(token, event))
+    api = ApexApi(settings.backend_url, token, on_admin_action=lambda event: _note_admin_action(token, event),
+                  gate=event_service().blocked)  # no token to a restarting or foreign embedded backend
     can_read = True
     try:
         await api.check_token()
@@ -187,12 +187,13 @@ async def _release(session: Session) -> None:
     await session.api.close()
 
 
-async def end_session(session: Session) -> None:
-    """Sign a session out: its credential is released and its browser's storage removed."""
+async def end_session(session: Session, *, keep_storage: bool = False) -> None:
+    """Sign a session out: its credential is released and its browser's storage removed (unless kept)."""
     if _sessions.get(session.browser_id) is not session:
         return
     del _sessions[session.browser_id]
-    drop_browser_storage(session.browser_id)
+    if not keep_storage:
+        drop_browser_storage(session.browser_id)
     await _release(session)
     log.info('signed out (%s)', session.identity)
 
@@ -242,6 +243,19 @@ async def expire_idle_sessions(max_idle_secs: float) -> int:
 async def end_sessions_for_token(token: str) -> None:
     for session in [s for s in _sessions.values() if s.token == token]:
         await end_session(session)
+
+
+async def refused_token(token: str) -> None:
+    """The server refused a credential (revoked, expired): every session using it must sign in again.
+
+    Their browsers keep their storage, so unsaved drafts are still there after the new sign-in.
+    """
+    refused = [s for s in _sessions.values() if s.token == token]
+    for session in refused:
+        await end_session(session, keep_storage=True)
+    if refused:
+        log.warning('the server refused the credential of %s; %d session(s) signed out', refused[0].identity,
+                    len(refused))
 
 
 def auto_login_token() -> str | None:

@@ -9,16 +9,17 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
+from urllib.parse import quote
 
-from nicegui import app, context, ui
+from nicegui import app, background_tasks, context, ui
 
 from components.states import StatePanel
-from services.api import ApexApi, ApiError, NotOffered
+from services.api import ApexApi, ApiError, AuthFailed, NotOffered
 from services.events import event_service
 from services.events.fanout import Subscription
 from services.events.models import ConnectionStatus, KeyChangeEvent, Resync
 
-from .auth import Session
+from .auth import Session, refused_token
 from .live import FrameBudget
 
 E = TypeVar('E')
@@ -112,6 +113,12 @@ class PageContext:
         outcome = Outcome()
         try:
             yield outcome
+        except AuthFailed as exc:  # the token was revoked or expired: sign in again, drafts are kept
+            outcome.error = exc
+            notify(f'{exc.message}. Please sign in again; your unsaved input is kept.', 'error')
+            background_tasks.create(refused_token(self.session.token), name='refused token')
+            ui.navigate.to(f'/login?next={quote(self.route)}')
+            return
         except ApiError as exc:
             outcome.error = exc
             report(exc, state=state, feature=feature)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -24,6 +25,7 @@ from .models import (
     FeatureFlag,
     HealthCheck,
     KeyPage,
+    KeyTtl,
     NewToken,
     Note,
     NoteGraph,
@@ -38,6 +40,10 @@ from .models import (
 )
 
 log = logging.getLogger(__name__)
+
+# The largest JSON body the server takes: actix's default `JsonConfig` on the real ApexStore, the embedded
+# backend's `max_body_bytes`. Bodies over it are refused here, before they are sent: nothing is half-written.
+MAX_REQUEST_BYTES = 2 * 1024 * 1024
 
 
 # -- errors ----------------------------------------------------------------------------------------
@@ -68,6 +74,10 @@ class NotOffered(ApiError):
 
 class BadRequest(ApiError):
     pass
+
+
+class TooLarge(BadRequest):
+    """The request body is over MAX_REQUEST_BYTES: refused before sending, so the server wrote nothing."""
 
 
 class NotFound(ApiError):
@@ -120,8 +130,23 @@ def _data(body: Any) -> Any:
     return body
 
 
+def json_body(body: Any) -> bytes:
+    """A request body exactly as it is sent (httpx's own encoding), so its size can be checked first."""
+    return json.dumps(body, ensure_ascii=False, separators=(',', ':'), allow_nan=False).encode()
+
+
+def segment(text: str) -> str:
+    """One URL path segment: `/`, `?`, `#` and `%` encoded, so `projects/apex` stays one note or key."""
+    return quote(text, safe='')
+
+
 def key_path(key: str) -> str:
-    return '/keys/' + quote(key, safe='')
+    return '/keys/' + segment(key)
+
+
+def note_path(path: str, *rest: str) -> str:
+    """`/notes/{path}[/rest…]`; the real server matches `{path}` as one segment, with `%2F` inside it."""
+    return '/'.join(['/notes', segment(path), *rest])
 
 
 # -- client ----------------------------------------------------------------------------------------
@@ -139,17 +164,24 @@ async def shared_read(key: tuple[str, str, str], read: Callable[[], Awaitable[An
 
 class ApexApi:
     def __init__(self, base_url: str, token: str, *, timeout: float = 15.0,
-                 on_admin_action: Callable[[CompactionEvent], None] | None = None) -> None:
+                 on_admin_action: Callable[[CompactionEvent], None] | None = None,
+                 gate: Callable[[], str | None] = lambda: None) -> None:
         self._base_url = base_url.rstrip('/')
         self._credential = hashlib.sha256(token.encode()).hexdigest()[:16]
-        self._client = httpx.AsyncClient(base_url=base_url.rstrip('/'), timeout=timeout, headers={
+        # trust_env=False: no proxy from the environment ever sees the token (the backend may be on loopback)
+        self._client = httpx.AsyncClient(base_url=base_url.rstrip('/'), timeout=timeout, trust_env=False, headers={
             'Authorization': f'Bearer {token}', 'Content-Type': 'application/json', 'Accept': 'application/json'})
         self.on_admin_action = on_admin_action or (lambda event: None)
+        self.gate = gate  # why no request may carry the token right now (an embedded backend restarting), or None
 
     async def close(self) -> None:
         await self._client.aclose()
 
     async def _call(self, method: str, path: str, what: str, **kwargs) -> httpx.Response:
+        if (closed := self.gate()) is not None:
+            raise Unreachable(f'{what}: {closed}')
+        if 'json' in kwargs:
+            kwargs['content'] = self._sized(kwargs.pop('json'), what)
         try:
             response = await self._client.request(method, path, **kwargs)
         except httpx.TimeoutException:
@@ -158,6 +190,14 @@ class ApexApi:
             raise Unreachable(f'{what}: cannot reach the server ({type(exc).__name__})') from None
         raise_for(response, what)
         return response
+
+    @staticmethod
+    def _sized(body: Any, what: str) -> bytes:
+        content = json_body(body)
+        if len(content) > MAX_REQUEST_BYTES:
+            raise TooLarge(f'{what}: the value is too large for the server (max 2 MiB per request): '
+                           f'this one is {len(content):,} bytes; nothing was written', 413)
+        return content
 
     async def _json(self, method: str, path: str, what: str, **kwargs) -> Any:
         response = await self._call(method, path, what, **kwargs)
@@ -174,10 +214,21 @@ class ApexApi:
             return None
 
     async def put_key(self, key: str, value: str, ttl_secs: int | None = None) -> None:
+        """Write a value; without `ttl_secs` the key never expires (a write replaces any TTL it had).
+
+        `POST /keys` carries the key in the body, so keys with `/` work on every server.
+        """
         body: dict[str, Any] = {'key': key, 'value': value}
         if ttl_secs:
             body['ttl_secs'] = ttl_secs
         await self._json('POST', '/keys', 'Write key', json=body)
+
+    async def key_ttl(self, key: str) -> KeyTtl | None:
+        """Seconds the key has left (`ttl_secs` None: no TTL); None when the key does not exist."""
+        try:
+            return KeyTtl.model_validate(await self._json('GET', key_path(key) + '/ttl', 'Read TTL'))
+        except NotFound:
+            return None
 
     async def delete_key(self, key: str) -> None:
         await self._json('DELETE', key_path(key), 'Delete key')
@@ -252,6 +303,8 @@ class ApexApi:
     # -- health --------------------------------------------------------------------------------
     async def probe(self, name: str) -> ProbeResult:
         """A probe never raises for an unhealthy answer: that answer is the result."""
+        if (closed := self.gate()) is not None:
+            return ProbeResult(name=name, healthy=False, http_status=None, message=closed)
         try:
             response = await self._client.get(f'/health/{name}')
         except httpx.HTTPError as exc:
@@ -269,6 +322,8 @@ class ApexApi:
                            details=body.get('details') or {})
 
     async def health_check(self) -> HealthCheck:
+        if (closed := self.gate()) is not None:
+            return HealthCheck(healthy=False, reason=closed)
         try:
             response = await self._client.get('/health/check')
         except httpx.HTTPError as exc:
@@ -310,40 +365,43 @@ class ApexApi:
 
     async def note(self, path: str) -> Note | None:
         try:
-            return Note.model_validate(await self._json('GET', f'/notes/{quote(path, safe="")}', 'Read note'))
+            return Note.model_validate(await self._json('GET', note_path(path), 'Read note'))
         except NotFound:
             return None
 
     async def put_note(self, path: str, content: str) -> None:
-        await self._json('PUT', f'/notes/{quote(path, safe="")}', 'Save note', json={'content': content})
+        await self._json('PUT', note_path(path), 'Save note', json={'content': content})
 
     async def delete_note(self, path: str) -> None:
-        await self._json('DELETE', f'/notes/{quote(path, safe="")}', 'Delete note')
+        await self._json('DELETE', note_path(path), 'Delete note')
 
     async def note_graph(self, path: str, depth: int = 1) -> NoteGraph:
         return NoteGraph.model_validate(await self._json(
-            'GET', f'/notes/{quote(path, safe="")}/graph', 'Note graph', params={'depth': str(depth)}))
+            'GET', note_path(path, 'graph'), 'Note graph', params={'depth': str(depth)}))
 
     async def note_history(self, path: str) -> list[int]:
-        data = await self._json('GET', f'/notes/{quote(path, safe="")}/history', 'Note history')
+        data = await self._json('GET', note_path(path, 'history'), 'Note history')
         return [int(v) for v in data.get('versions', [])]
 
     async def note_version(self, path: str, timestamp: int) -> str | None:
         try:
-            data = await self._json('GET', f'/notes/{quote(path, safe="")}/history/{timestamp}', 'Note version')
+            data = await self._json('GET', note_path(path, 'history', str(timestamp)), 'Note version')
         except NotFound:
             return None
         return str(data.get('content', ''))
 
     async def restore_note_version(self, path: str, timestamp: int) -> None:
-        await self._json('POST', f'/notes/{quote(path, safe="")}/restore', 'Restore note version',
+        await self._json('POST', note_path(path, 'restore'), 'Restore note version',
                          params={'timestamp': str(timestamp)})
 
     async def delete_note_version(self, path: str, timestamp: int) -> None:
-        await self._json('DELETE', f'/notes/{quote(path, safe="")}/history/{timestamp}', 'Delete note version')
+        """Delete one version; NotFound when it does not exist (the server's DELETE answers ok either way)."""
+        if await self.note_version(path, timestamp) is None:
+            raise NotFound('Delete note version: that version does not exist (nothing was deleted)', 404)
+        await self._json('DELETE', note_path(path, 'history', str(timestamp)), 'Delete note version')
 
     async def snapshot_note(self, path: str) -> int:
-        data = await self._json('POST', f'/notes/{quote(path, safe="")}/snapshot', 'Snapshot note')
+        data = await self._json('POST', note_path(path, 'snapshot'), 'Snapshot note')
         return int(data.get('timestamp', 0))
 
     async def tags(self) -> list[TagCount]:

@@ -12,6 +12,13 @@ class Record(BaseModel):
     value: str
 
 
+class KeyTtl(BaseModel):
+    """`GET /keys/{key}/ttl`: seconds left (None: the key never expires)."""
+    key: str
+    ttl_secs: int | None = None
+    expired: bool = False
+
+
 class KeyPage(BaseModel):
     keys: list[str]
     cursor: str | None = None

@@ -1,22 +1,32 @@
-"""`/keys`: lookup, insert, search, batch insert, delete — a cursor-paged table that changes live."""
+"""`/keys`: lookup, insert, search, batch insert, delete — a cursor-paged table that changes live.
+
+What is written is what the user sees: a value too large for the socket is refused, not swapped for the
+last one that arrived (see `ValueInput`); larger values come from a file, over HTTP, up to the server's
+2 MiB request limit; saving an opened key keeps its TTL unless the user changes it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
+import time
 from dataclasses import dataclass, field
 
 from nicegui import background_tasks, ui
+from nicegui.elements.upload_files import FileUpload
+from nicegui.events import UploadEventArguments
 
 from components.cards import card_header
 from components.confirm import confirm
 from components.conflict_banner import ConflictBanner
 from components.key_grid import KeyGrid, make_row
 from components.states import StatePanel
-from components.value_viewer import ValueViewer
-from services.api import ApiError
+from components.value_viewer import ValueInput, ValueViewer
+from services.api import MAX_REQUEST_BYTES, ApiError
 from services.events.models import KeyChangeEvent
 from services.key_search import Matcher, SearchMode, matcher, search_page
-from services.models import Record
+from services.models import KeyTtl, Record
 
 from ..context import OwnWrites, PageContext, notify
 from ..live import Expiry
@@ -26,6 +36,7 @@ PAGE_SIZES = [50, 100, 250, 500, 1000]
 MAX_BATCH = 1000
 MAX_ROWS = 2000  # rows one grid holds; beyond it the window ends and "Load more" resumes after it
 OWN_WRITE_SECS = 5.0
+COUNTS_EVERY_SECS = 0.5
 DELETED_ROW_SECS = 2.5
 SCAN_BUDGET = 10_000  # keys one search call reads (in pages of 1000), never the whole store
 MODES: dict[str, str] = {'prefix': 'Prefix', 'glob': 'Pattern (glob)', 'contains': 'Contains', 'regex': 'Regex',
@@ -79,11 +90,67 @@ class Window:
         return self.mode not in ('prefix',)
 
 
+def duration(secs: int) -> str:
+    """`86150` -> `23 h 55 min 50 s`."""
+    hours, rest = divmod(secs, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f'{hours} h' if hours else '', f'{minutes} min' if minutes else '', f'{seconds} s' if seconds else '']
+    return ' '.join(p for p in parts if p) or '0 s'
+
+
+async def read_text_file(file: FileUpload) -> tuple[str | None, str | None]:
+    """(the file as text, None) or (None, why it cannot be a value): values are UTF-8 text, at most 2 MiB."""
+    if file.size() > MAX_REQUEST_BYTES:
+        return None, (f'"{file.name}" is {file.size():,} bytes: more than the server takes in one request '
+                      '(2 MiB). Nothing was written.')
+    data = await file.read()
+    try:
+        return data.decode('utf-8'), None
+    except UnicodeDecodeError as exc:
+        return None, f'"{file.name}" is not UTF-8 text (byte {exc.start:,}): values are text. Nothing was written.'
+
+
+@dataclass
+class FileValue:
+    """A value loaded from a file for Insert: it came over HTTP, never through the socket."""
+    name: str = ''
+    text: str | None = None
+
+
 @dataclass
 class Opened:
-    """The key shown in the value viewer (None: the viewer is closed)."""
+    """The key shown in the value viewer (None: the viewer is closed), and its TTL when it was read."""
     key: str | None = None
     value: str | None = None
+    expires_at: float | None = None  # loop time the key expires at (None: it never does, or unknown)
+    ttl_problem: str | None = None  # why the TTL is unknown
+    ttl_shown: int | None = None  # what the TTL field was set to: Save sends the user's value only if changed
+
+    def remaining(self) -> int | None:
+        if self.expires_at is None:
+            return None
+        return max(1, math.ceil(self.expires_at - asyncio.get_running_loop().time()))
+
+    def set_ttl(self, ttl: KeyTtl | None) -> None:
+        secs = ttl.ttl_secs if ttl is not None and not ttl.expired else None
+        self.expires_at = None if secs is None else asyncio.get_running_loop().time() + secs
+        self.ttl_problem = None
+        self.ttl_shown = secs
+
+    def ttl_text(self) -> str:
+        if self.key is None:
+            return ''
+        if self.ttl_problem is not None:
+            return f'TTL unknown ({self.ttl_problem}); Save writes no TTL unless you set one'
+        remaining = self.remaining()
+        if remaining is None:
+            return 'No TTL: never expires'
+        return f'Expires in {duration(remaining)} ({remaining:,} s)'
+
+
+@dataclass
+class Counted:
+    at: float = float('-inf')  # when the counts above the grid were last drawn
 
 
 @dataclass
@@ -96,6 +163,7 @@ async def key_explorer(ctx: PageContext) -> None:
     window = Window()
     own = OwnWrites(OWN_WRITE_SECS)
     opened = Opened()
+    from_file = FileValue()
     totals = Totals()
     insert_draft = ctx.draft('insert')
     batch_draft = ctx.draft('batch')
@@ -116,9 +184,18 @@ async def key_explorer(ctx: PageContext) -> None:
             card_header('POST', 'Insert Key')
             insert_key = ui.input('Key', placeholder='user:1').classes('w-full').mark('insert-key') \
                 .bind_value(insert_draft, 'key')
-            insert_value = ui.textarea('Value').classes('w-full').props('autogrow').mark('insert-value') \
+            insert_value = ValueInput('Value').classes('w-full').props('autogrow').mark('insert-value') \
                 .bind_value(insert_draft, 'value')
+            insert_file = ui.upload(label='…or a value from a file (max 2 MiB)', auto_upload=True, max_files=1,
+                                    max_file_size=MAX_REQUEST_BYTES) \
+                .props('flat bordered color=grey-9 text-color=grey-4').classes('w-full').style('max-height: 4.5rem') \
+                .mark('insert-file')
+            with ui.row().classes('items-center gap-1') as file_row:
+                file_note = ui.label('').classes('text-sm').mark('insert-file-note')
+                ui.button(icon='close', on_click=lambda: clear_file()).props('flat round dense') \
+                    .tooltip('Use the text box instead')
             insert_ttl = ui.number('TTL (seconds, optional)', min=0, precision=0).classes('w-full')
+            insert_error = ui.label('').classes('text-negative text-sm').mark('insert-error')
             insert_button = ui.button('Insert', icon='add').mark('insert-button')
         with ui.card().classes('grow basis-64'):
             card_header('GET', 'Search')
@@ -127,11 +204,12 @@ async def key_explorer(ctx: PageContext) -> None:
             search_button = ui.button('Search', icon='search').mark('search-button')
         with ui.card().classes('grow basis-64'):
             card_header('POST', 'Batch Insert')
-            batch_text = ui.textarea('JSON array', placeholder='[{"key":"k1","value":"v1"}]').classes('w-full') \
+            batch_text = ValueInput('JSON array', placeholder='[{"key":"k1","value":"v1"}]').classes('w-full') \
                 .props('autogrow').mark('batch-text').bind_value(batch_draft, 'text')
             batch_error = ui.label('').classes('text-negative text-sm').mark('batch-error')
             batch_button = ui.button('Insert Batch', icon='playlist_add').mark('batch-button')
 
+    file_row.set_visibility(False)
     insert_button.bind_enabled_from(insert_key, 'value', backward=lambda v: bool((v or '').strip()))
 
     with ui.card().classes('w-full'):
@@ -156,9 +234,12 @@ async def key_explorer(ctx: PageContext) -> None:
         conflict = ConflictBanner(on_reload=lambda: reload_opened(),
                                   on_keep=lambda: notify('Kept your version; Save will overwrite the other change.',
                                                          'info'))
+        ttl_label = ui.label('').classes('text-sm text-gray-500').mark('viewer-ttl')
         viewer = ValueViewer()
-        editor = ui.textarea('Edit value').classes('w-full font-mono').props('autogrow').mark('editor') \
+        editor = ValueInput('Edit value').classes('w-full font-mono').props('autogrow').mark('editor') \
             .bind_value(editor_draft, 'value')
+        editor_ttl = ui.number('TTL (seconds; empty: never expires)', min=0, precision=0).classes('w-72') \
+            .mark('editor-ttl')
         with ui.row().classes('gap-2'):
             save_button = ui.button('Save', icon='save').mark('save-button')
             ui.button('Refetch', icon='refresh', on_click=lambda: refetch(opened.key or '')).props('flat')
@@ -169,11 +250,26 @@ async def key_explorer(ctx: PageContext) -> None:
     # -- rendering: one refresher; the grid gets patches, the labels only when their text changes --
     def render() -> None:
         grid.flush()
+        show_ttl()
+        wait = counted.at + COUNTS_EVERY_SECS - time.monotonic()
+        if wait > 0:  # in a burst the rows move every frame, the counts twice a second
+            refresher.again_in(wait)
+        else:
+            show_counts()
+
+    def show_counts() -> None:
+        counted.at = time.monotonic()
         shown = len(grid.rows)
         count_badge.text = f'{shown:,}'
         progress.text = counts_text(shown)
         table_title.text = window.title
         more_button.set_visibility(window.cursor is not None)
+
+    def show_ttl() -> None:
+        """The opened key's TTL, counting down while the viewer is open (sent only when its text changes)."""
+        ttl_label.text = opened.ttl_text()
+        if opened.expires_at is not None and viewer_card.visible:
+            refresher.again_in(1.0)
 
     def counts_text(shown: int) -> str:
         total = f' of {totals.store:,} keys' if totals.store is not None else ''
@@ -183,6 +279,7 @@ async def key_explorer(ctx: PageContext) -> None:
         return f'{shown:,} in view{total}'
 
     refresher = ctx.refresher(render)
+    counted = Counted()
 
     def drop_deleted(keys: list[str]) -> None:
         for key in keys:
@@ -227,6 +324,7 @@ async def key_explorer(ctx: PageContext) -> None:
         window.cursor = result.cursor
         trim_window()
         settle_state()
+        counted.at = float('-inf')  # a user's load shows its counts at once
         refresher.flush_now()
         background_tasks.create(refresh_total(), name='key count')  # rows first, the count a moment later
         return True
@@ -286,27 +384,61 @@ async def key_explorer(ctx: PageContext) -> None:
         if key:
             await fetch_key(key, show=True, found_toast=f'Key "{key}" found!')
 
+    def refuse_insert(problem: str) -> None:
+        insert_error.text = problem
+        notify(problem, 'error')
+
     async def insert() -> None:
-        key, value = insert_key.value or '', insert_value.value or ''
+        key = insert_key.value or ''
         if not key.strip():
             notify('Enter a key.', 'warning')
             return
+        if from_file.text is None and (problem := insert_value.too_large_message('The value in the box')):
+            refuse_insert(problem)  # the box keeps it; what the server last received is not what the user sees
+            return
+        value = from_file.text if from_file.text is not None else insert_value.value or ''
         ttl = int(insert_ttl.value) if insert_ttl.value else None
         own.remember(key, value)
+        insert_error.text = ''
         insert_button.props('loading')
         try:
             with ctx.errors() as outcome:  # on failure the form keeps what was typed
                 await ctx.api.put_key(key, value, ttl)
         finally:
             insert_button.props(remove='loading')
-        if outcome.failed:
+        if outcome.error is not None:
+            insert_error.text = outcome.error.message
             return
         show_row(key, value)
         notify(f'Key "{key}" inserted!', 'success')
         insert_key.value = insert_value.value = ''
         insert_ttl.value = None
+        clear_file()
+
+    async def value_from_file(event: UploadEventArguments) -> None:
+        text, problem = await read_text_file(event.file)
+        insert_file.reset()
+        if text is None:
+            clear_file()
+            refuse_insert(problem or 'The file cannot be a value')
+            return
+        from_file.name, from_file.text = event.file.name, text
+        file_note.text = f'Insert writes "{from_file.name}" ({len(text.encode()):,} bytes), not the text box'
+        file_row.set_visibility(True)
+        insert_error.text = ''
+
+    def clear_file() -> None:
+        from_file.name, from_file.text = '', None
+        file_row.set_visibility(False)
+
+    def file_rejected() -> None:
+        refuse_insert('That file is larger than 2 MiB, the most the server takes in one request. Nothing was written.')
 
     async def batch() -> None:
+        if too_large := batch_text.too_large_message('The batch', 'import it as a file on the Bulk Import page'):
+            batch_error.text = too_large
+            notify(too_large, 'error')
+            return
         records, problem = parse_batch(batch_text.value or '')
         batch_error.text = problem or ''
         if records is None:
@@ -362,9 +494,20 @@ async def key_explorer(ctx: PageContext) -> None:
             return
         show_row(key, found.value)
         if show:
+            await read_ttl(key)
             show_value(key, found.value)
         if found_toast:
             notify(found_toast, 'success' if show else 'info')
+
+    async def read_ttl(key: str) -> None:
+        """The opened key's TTL, so Save can keep it; a server without the TTL route leaves it unknown."""
+        try:
+            opened.set_ttl(await ctx.api.key_ttl(key))
+        except ApiError as exc:
+            opened.set_ttl(None)
+            opened.ttl_problem = exc.message
+        editor_ttl.value = opened.ttl_shown
+        refresher.flush_now()
 
     def show_value(key: str, value: str) -> None:
         opened.key, opened.value = key, value
@@ -373,21 +516,33 @@ async def key_explorer(ctx: PageContext) -> None:
         editor.value = value
         conflict.hide()
         viewer_card.set_visibility(True)
+        refresher.flush_now()
+
+    def ttl_to_save() -> int | None:
+        """The TTL as the user left it: the time still remaining, or what they typed instead."""
+        typed = editor_ttl.value
+        if (typed if typed is None else int(typed)) != opened.ttl_shown:
+            return int(typed) if typed else None
+        return opened.remaining()
 
     async def save() -> None:
         key = opened.key
         if key is None:
             return
+        if problem := editor.too_large_message('Your edit'):
+            notify(problem, 'error')
+            return
         value = editor.value or ''
         own.remember(key, value)
         with ctx.errors() as outcome:
-            await ctx.api.put_key(key, value)
+            await ctx.api.put_key(key, value, ttl_to_save())
         if outcome.failed:
             return
         opened.value = value
         viewer.show(key, value)
         conflict.hide()
         show_row(key, value)
+        await read_ttl(key)
         notify(f'Key "{key}" saved', 'success')
 
     async def reload_opened() -> None:
@@ -397,6 +552,8 @@ async def key_explorer(ctx: PageContext) -> None:
     lookup_button.on_click(lookup)
     lookup_key.on('keydown.enter', lookup)
     insert_button.on_click(insert)
+    insert_file.on_upload(value_from_file)
+    insert_file.on_rejected(file_rejected)
     batch_button.on_click(batch)
     save_button.on_click(save)
 

@@ -1,11 +1,20 @@
-"""`/notes`: Markdown notes with links, backlinks and tags — edited here, changed live elsewhere."""
+"""`/notes`: Markdown notes with links, backlinks and tags — edited here, changed live elsewhere.
+
+A note is written by anyone with a Write token, so its HTML is cleaned on the server (nh3, an allow-list)
+before it reaches the browser: no forms, no svg/script/style/iframe, no event handlers, no `javascript:`
+URLs, and no images from other sites unless the reader asks for them (an image URL tells its site who
+reads the note, and when).
+"""
 
 from __future__ import annotations
 
 import re
+from functools import partial
 from urllib.parse import quote
 
+import nh3
 from nicegui import ui
+from pygments.token import STANDARD_TYPES
 
 from components.confirm import confirm
 from components.conflict_banner import ConflictBanner
@@ -19,6 +28,12 @@ from ..shell import page
 NOTE_KEY_PREFIX = 'note:'
 _FRONT_MATTER = re.compile(r'^---\n.*?\n---\n?', re.S)
 _WIKI_LINK = re.compile(r'\[\[([^\[\]|#]+)(?:\|([^\[\]]+))?\]\]')
+_LOCAL_URL = re.compile(r'/(?![/\\])\S*|[A-Za-z0-9_.-][^\s:]*')  # same-site: no scheme, no `//host`
+ALLOWED_TAGS = {'a', 'b', 'blockquote', 'br', 'code', 'del', 'div', 'em', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'hr',
+                'i', 'img', 'kbd', 'li', 'ol', 'p', 'pre', 's', 'span', 'strong', 'sub', 'sup', 'table', 'tbody',
+                'td', 'th', 'thead', 'tr', 'ul'}
+ALLOWED_ATTRIBUTES = {'a': {'href', 'title'}, 'img': {'src', 'alt', 'title'}, 'td': {'style'}, 'th': {'style'}}
+ALLOWED_CLASSES = {'div': {'codehilite'}, 'span': {name for name in STANDARD_TYPES.values() if name}}
 
 
 def preview_markdown(content: str) -> str:
@@ -26,6 +41,20 @@ def preview_markdown(content: str) -> str:
     body = _FRONT_MATTER.sub('', content, count=1)
     return _WIKI_LINK.sub(lambda m: f'[{(m.group(2) or m.group(1)).strip()}](/notes?open={quote(m.group(1).strip())})',
                           body)
+
+
+def _keep_attribute(remote_images: bool, tag: str, attribute: str, value: str) -> str | None:
+    if tag == 'img' and attribute == 'src' and not remote_images and not _LOCAL_URL.fullmatch(value):
+        return None
+    return value
+
+
+def sanitise(html: str, *, remote_images: bool = False) -> str:
+    """Note HTML cut down to an allow-list (nh3/ammonia): text formatting, tables, code, links, images."""
+    return nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES, allowed_classes=ALLOWED_CLASSES,
+                     url_schemes={'http', 'https', 'mailto'}, filter_style_properties={'text-align'},
+                     attribute_filter=partial(_keep_attribute, remote_images),
+                     clean_content_tags={'script', 'style'})
 
 
 @page('/notes', 'Notes')
@@ -57,7 +86,10 @@ async def notes(ctx: PageContext) -> None:
                 edit_tab = ui.tab('Edit')
             with ui.tab_panels(tabs, value=preview_tab).classes('w-full'):
                 with ui.tab_panel(preview_tab):
-                    preview = ui.markdown('').classes('w-full').mark('note-preview')  # sanitised HTML
+                    remote_images = ui.switch('Show images from other sites').props('dense') \
+                        .classes('text-sm').mark('note-remote-images')
+                    preview = ui.markdown('', sanitize=lambda html: sanitise(
+                        html, remote_images=bool(remote_images.value))).classes('w-full').mark('note-preview')
                 with ui.tab_panel(edit_tab):
                     editor = ui.textarea().classes('w-full font-mono').props('autogrow').mark('note-editor')
                     save_button = ui.button('Save', icon='save').mark('note-save')
@@ -119,6 +151,7 @@ async def notes(ctx: PageContext) -> None:
     def show(note: Note) -> None:
         opened['note'] = note
         title.text = note.path
+        remote_images.value = False  # asked for per note, never carried over to the next one
         preview.content = preview_markdown(note.content)
         editor.value = note.content
         conflict.hide()
@@ -202,6 +235,14 @@ async def notes(ctx: PageContext) -> None:
             due['conflict'] = 'deleted' if event.operation != 'put' else 'changed'
         refresher.mark()
 
+    def show_remote_images() -> None:
+        """Render the preview again (it is cleaned when its content changes)."""
+        note = opened['note']
+        preview.content = ''
+        if note is not None:
+            preview.content = preview_markdown(note.content)
+
+    remote_images.on_value_change(show_remote_images)
     save_button.on_click(save)
     delete_button.on_click(delete)
     filter_input.on_value_change(filter_list)

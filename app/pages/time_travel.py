@@ -1,14 +1,24 @@
-"""`/time-travel`: every saved version of a note — view it, compare it with now, restore or delete it."""
+"""`/time-travel`: every saved version of a note — view it, compare it with now, restore or delete it.
+
+Versions are named by nanosecond timestamps (19 digits), more than a JavaScript number holds exactly
+(2**53), so they travel through the browser (table rows, event arguments) as strings and become ints
+only here, on the server. Version text is shown as text (`TextBlock`), never rendered.
+"""
 
 from __future__ import annotations
 
 import difflib
 import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated
 
 from nicegui import ui
+from nicegui.events import GenericEventArguments
+from pydantic import StringConstraints, TypeAdapter, ValidationError
 
 from components.confirm import confirm
 from components.states import StatePanel
+from components.value_viewer import TextBlock
 from services.events.models import KeyChangeEvent
 
 from ..context import PageContext, notify
@@ -24,6 +34,17 @@ ACTIONS_SLOT = r'''
   <q-btn flat dense icon="delete" color="negative" title="Delete" @click="$parent.$emit('remove', props.row.ts)" />
 </q-td>
 '''
+
+
+_VERSION = TypeAdapter(Annotated[str, StringConstraints(pattern=r'^[0-9]{1,39}$')])
+
+
+def version_ts(arg: object) -> int | None:
+    """A version's timestamp from the browser: a string of digits (a JS number would have lost digits)."""
+    try:
+        return int(_VERSION.validate_python(arg))
+    except ValidationError:
+        return None
 
 
 def when(ns: int) -> str:
@@ -55,9 +76,9 @@ async def time_travel(ctx: PageContext) -> None:
                 diff_tab = ui.tab('Changes since')
             with ui.tab_panels(tabs, value=content_tab).classes('w-full'):
                 with ui.tab_panel(content_tab):
-                    content = ui.code('').classes('w-full').mark('tt-content')
+                    content = TextBlock().mark('tt-content')
                 with ui.tab_panel(diff_tab):
-                    changes = ui.code('', language='diff').classes('w-full').mark('tt-diff')
+                    changes = TextBlock().mark('tt-diff')
     version_card.set_visibility(False)
 
     async def load_notes() -> None:
@@ -79,7 +100,7 @@ async def time_travel(ctx: PageContext) -> None:
             versions = await ctx.api.note_history(note.value)
         if outcome.failed:
             return
-        rows = [{'ts': ts, 'when': when(ts)} for ts in sorted(versions, reverse=True)]
+        rows = [{'ts': str(ts), 'when': when(ts)} for ts in sorted(versions, reverse=True)]
         if rows != table.rows:
             table.rows = rows
         state.settle(bool(versions), 'No saved versions of this note yet.')
@@ -111,11 +132,10 @@ async def time_travel(ctx: PageContext) -> None:
     async def remove(ts: int) -> None:
         if not await confirm('Delete version', f'Delete the version of {when(ts)}?'):
             return
-        with ctx.errors() as outcome:
+        with ctx.errors(success=f'Version of {when(ts)} deleted') as outcome:
             await ctx.api.delete_note_version(note.value, ts)
-        if outcome.failed:
-            return
-        version_card.set_visibility(False)
+        if not outcome.failed:
+            version_card.set_visibility(False)
         await load_versions()
 
     async def take_snapshot() -> None:
@@ -134,9 +154,18 @@ async def time_travel(ctx: PageContext) -> None:
 
     note.on_value_change(load_versions)
     snapshot.on_click(take_snapshot)
-    table.on('view', lambda e: view(int(e.args)))
-    table.on('restore', lambda e: restore(int(e.args)))
-    table.on('remove', lambda e: remove(int(e.args)))
+    def on_version(action: Callable[[int], Awaitable[None]]) -> Callable[[GenericEventArguments], Awaitable[None]]:
+        async def handle(event: GenericEventArguments) -> None:
+            ts = version_ts(event.args)
+            if ts is None:
+                notify('That version could not be identified; nothing was done', 'error')
+                return
+            await action(ts)
+        return handle
+
+    table.on('view', on_version(view))
+    table.on('restore', on_version(restore))
+    table.on('remove', on_version(remove))
     ctx.on(KeyChangeEvent, on_key_change)
     ctx.on_resync(load_versions)
     await load_notes()

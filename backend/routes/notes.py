@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from urllib.parse import quote, unquote
 
 from pydantic import BaseModel, StrictStr
 from starlette.requests import Request
-from starlette.routing import Route
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from ..http import backend_of, int_param, plain, plain_error, read_body, require
 from ..storage import DEFAULT_CF, prefix_end
@@ -28,6 +30,25 @@ _FRONT = re.compile(r'^---\n(.*?)\n---\n?', re.S)
 
 class NoteBody(BaseModel):
     content: StrictStr
+
+
+class SegmentRoute(Route):
+    """Matches like the real server (actix): an encoded `%2F` stays inside its path segment.
+
+    So `{path}` can be `projects/apex` (sent as `projects%2Fapex`), while `/notes/x/history` still means
+    the history of `x`, not a note called `x/history` (uvicorn decodes `%2F` in `path`; `raw_path` keeps it).
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        raw = scope.get('raw_path')
+        if scope['type'] != 'http' or not raw or scope.get('root_path'):
+            return super().matches(scope)
+        segments = raw.decode('latin-1').split('/')
+        match, child = super().matches({**scope, 'path': '/'.join(quote(unquote(s), safe='') for s in segments)})
+        if match is not Match.NONE:
+            child['path_params'] = {name: unquote(value) if name in self.param_convertors else value
+                                    for name, value in child['path_params'].items()}
+        return match, child
 
 
 def parse_note(content: str) -> tuple[dict[str, str], list[str], list[str]]:
@@ -209,17 +230,17 @@ async def tag_notes(request: Request):
 
 routes = [
     Route('/notes', list_notes, methods=['GET']),
-    Route('/notes/{path}/links', note_links, methods=['GET']),
-    Route('/notes/{path}/backlinks', note_backlinks, methods=['GET']),
-    Route('/notes/{path}/graph', note_graph, methods=['GET']),
-    Route('/notes/{path}/history', note_history, methods=['GET']),
-    Route('/notes/{path}/history/{timestamp}', note_version, methods=['GET']),
-    Route('/notes/{path}/history/{timestamp}', delete_version, methods=['DELETE']),
-    Route('/notes/{path}/restore', restore_version, methods=['POST']),
-    Route('/notes/{path}/snapshot', snapshot_note, methods=['POST']),
-    Route('/notes/{path}', get_note, methods=['GET']),
-    Route('/notes/{path}', put_note, methods=['PUT']),
-    Route('/notes/{path}', delete_note, methods=['DELETE']),
+    SegmentRoute('/notes/{path}/links', note_links, methods=['GET']),
+    SegmentRoute('/notes/{path}/backlinks', note_backlinks, methods=['GET']),
+    SegmentRoute('/notes/{path}/graph', note_graph, methods=['GET']),
+    SegmentRoute('/notes/{path}/history', note_history, methods=['GET']),
+    SegmentRoute('/notes/{path}/history/{timestamp}', note_version, methods=['GET']),
+    SegmentRoute('/notes/{path}/history/{timestamp}', delete_version, methods=['DELETE']),
+    SegmentRoute('/notes/{path}/restore', restore_version, methods=['POST']),
+    SegmentRoute('/notes/{path}/snapshot', snapshot_note, methods=['POST']),
+    SegmentRoute('/notes/{path}', get_note, methods=['GET']),
+    SegmentRoute('/notes/{path}', put_note, methods=['PUT']),
+    SegmentRoute('/notes/{path}', delete_note, methods=['DELETE']),
     Route('/tags', list_tags, methods=['GET']),
-    Route('/tags/{tag}/notes', tag_notes, methods=['GET']),
+    SegmentRoute('/tags/{tag}/notes', tag_notes, methods=['GET']),
 ]

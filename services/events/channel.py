@@ -54,8 +54,10 @@ def credential_id(token: str) -> str:
 
 class Channel:
     def __init__(self, endpoint: Endpoint, *, rng: Callable[[], float] = random.random,
-                 retry_upstream: Callable[[], None] | None = None) -> None:
+                 retry_upstream: Callable[[], None] | None = None,
+                 on_auth_failed: Callable[[], None] | None = None) -> None:
         self.endpoint = endpoint
+        self.on_auth_failed = on_auth_failed  # the credential is refused: its sessions must sign in again
         self.timing = endpoint.timing
         self.clock: Clock = endpoint.clock
         self.rng = rng
@@ -152,6 +154,8 @@ class Channel:
                     self._set_state(ConnectionState.auth_failed, transport=None, last_failure=failure_reason,
                                     next_retry_at=None)
                     log.warning('event stream: %s; not retrying until signed in again', failure_reason)
+                    if self.on_auth_failed is not None:
+                        self.on_auth_failed()
                     return
                 if exc.failure.verdict == Verdict.fallback and self._mode == len(CHAIN) - 1:
                     # nothing left to fall back to: a 4xx here will not go away by retrying

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from .channel import Channel, credential_id
 from .fanout import Stream
@@ -46,13 +47,16 @@ class EventService:
         self.clock = clock or Clock()
         self.upstream: Upstream | None = None
         self._channels: dict[str, Channel] = {}
+        self._auth_listeners: dict[str, Callable[[str], Any]] = {}
+        self._tasks: set[asyncio.Future] = set()  # strong refs to running listener coroutines
 
     def _channel(self, token: str) -> Channel:
         key = credential_id(token)
         channel = self._channels.get(key)
         if channel is None:
             endpoint = Endpoint(self.base_url, token, self.token_in_query, self.timing, self.clock, self.blocked)
-            channel = self._channels[key] = Channel(endpoint, rng=self.rng, retry_upstream=self._retry_upstream)
+            channel = self._channels[key] = Channel(endpoint, rng=self.rng, retry_upstream=self._retry_upstream,
+                                                    on_auth_failed=lambda: self._refused(token))
         return channel
 
     # -- the embedded backend, when the console runs one ---------------------------------------------
@@ -72,6 +76,22 @@ class EventService:
     def _upstream_changed(self) -> None:
         for channel in list(self._channels.values()):
             channel.upstream_changed()
+
+    # -- refused credentials ---------------------------------------------------------------------
+    def on_auth_failed(self, listener: Callable[[str], Any]) -> None:
+        """Call `listener(token)` (sync or async) when the server refuses a credential mid-stream (revoked).
+
+        Registering the same function again (an app rebuilt in tests) replaces it.
+        """
+        self._auth_listeners[f'{listener.__module__}.{listener.__qualname__}'] = listener
+
+    def _refused(self, token: str) -> None:
+        for listener in list(self._auth_listeners.values()):
+            result = listener(token)
+            if inspect.isawaitable(result):
+                task = asyncio.ensure_future(result)
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     # -- connection management ---------------------------------------------------------------------
     def connect(self, token: str) -> None:

@@ -25,6 +25,7 @@ from .polling import Poller
 
 HARD_FRAME_LIMIT = 64 * 1024 * 1024  # websockets closes the socket past this; our soft limit is lower
 PROBES = ('liveness', 'readiness', 'startup')
+AUTH_CLOSE_CODES = {4401: 'token revoked or expired', 4403: 'permission withdrawn'}
 
 
 class StreamFailed(Exception):
@@ -175,6 +176,9 @@ async def run_websocket(endpoint: Endpoint, sink: Sink, resume: dict[str, str]) 
         raise StreamFailed(Failure(Verdict.fallback, endpoint.redact(f'websocket handshake: {exc}'))) from None
     except ConnectionClosed as exc:
         code = exc.rcvd.code if exc.rcvd else (exc.sent.code if exc.sent else 1006)
+        if code in AUTH_CLOSE_CODES:  # the token was revoked or lost its permission while streaming
+            raise StreamFailed(Failure(Verdict.fatal_auth, f'the server closed the stream: {AUTH_CLOSE_CODES[code]}'
+                                       )) from None
         reason = 'heartbeat timed out' if code == 1011 else f'connection closed (code {code})'
         raise ConnectionLost(reason) from None
     except TimeoutError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from nicegui.testing import User
 
 from services.events import event_service
@@ -62,9 +64,10 @@ async def test_a_revoked_token_sends_the_user_to_login_keeping_unsaved_input(con
     user.find(marker='insert-key').type('draft:key')
     user.find(marker='insert-value').type('typed but not saved')
     with admin_client(console_backend) as api:
-        api.delete(f"/admin/tokens/{created['id']}")
-    console_backend.faults(drop_sockets=True)
+        api.delete(f"/admin/tokens/{created['id']}")  # the server ends the token's stream at once (4401)
     await user.should_see('API token', retries=100)
+    sessions = sys.modules['app.auth']._sessions  # the app module the running console imported
+    assert not [s for s in sessions.values() if s.token == created['token']], 'its session must be over'
     await sign_in(user, next_page='/keys')
     await user.should_see('Lookup Key')
     assert element(user, 'insert-key').value == 'draft:key'

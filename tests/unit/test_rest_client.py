@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from services.api import ApexApi, AuthFailed, NotFound, NotOffered
+from services.api import ApexApi, AuthFailed, NotFound, NotOffered, Unreachable
 from tests.conftest import ADMIN_TOKEN
 
 
@@ -37,3 +37,19 @@ async def test_errors_are_typed_and_never_carry_the_token(compat_backend):
     finally:
         await api.close()
         await bad.close()
+
+
+async def test_no_request_carries_the_token_while_the_backend_is_not_known_to_be_ours(backend):
+    closed = {'reason': 'embedded backend restarting (attempt 2)'}
+    api = ApexApi(backend.url, ADMIN_TOKEN, gate=lambda: closed['reason'])
+    try:
+        with pytest.raises(Unreachable, match='restarting'):
+            await api.get_key('k')
+        probe = await api.probe('liveness')
+        assert not probe.healthy and 'restarting' in probe.message
+        assert backend.call(lambda b: b.requests['/keys/k'] + b.requests['/health/liveness']) == 0
+        closed['reason'] = None  # the backend proved itself again
+        assert await api.get_key('k') is None
+        assert backend.call(lambda b: b.requests['/keys/k']) == 1
+    finally:
+        await api.close()
