@@ -1,0 +1,658 @@
+"""Plumbing for `live_e2e.py`: processes, the baseline server, Chromium tabs, paced writers, probes.
+
+Self-contained on purpose (imports nothing from app/, components/ or services/): the same bench runs
+against any checkout of the console, before and after a rewrite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.server
+import itertools
+import json
+import logging
+import math
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+import nicegui
+from selenium import webdriver
+from selenium.common.exceptions import JavascriptException, WebDriverException
+from selenium.webdriver.chrome.service import Service
+
+log = logging.getLogger('live_e2e')
+BENCH = Path(__file__).resolve().parent
+CHROMIUM = '/usr/bin/chromium'
+CHROMEDRIVER = '/usr/bin/chromedriver'
+CHROME_FLAGS = ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
+                '--disable-background-networking', '--disable-component-update', '--disable-sync',
+                '--no-first-run', '--disable-background-timer-throttling', '--disable-renderer-backgrounding',
+                '--disable-backgrounding-occluded-windows', '--window-size=1400,2000')
+RECONNECT_TIMEOUT = 3.0  # NiceGUI's default: a client is deleted this long after its socket goes
+# a cheap route answered by the console's own event loop (a 404 from a NiceGUI route, no page built)
+PROBE_PATH = f'/_nicegui/{nicegui.__version__}/dynamic_resources/__bench_probe__'
+CONSOLE_READY = ('return !!window.did_handshake && !!document.querySelector('
+                 '\'[data-testid="connection-status"][data-status="connected"]\') '
+                 '&& document.body.textContent.includes(arguments[0]);')
+BASELINE_READY = 'return !!(window.__baseline && window.__baseline.connected && window.__baseline.listed);'
+BARE_READY = 'return !!window.did_handshake && !!document.querySelector(\'[data-testid="bare-page"]\');'
+_seq = itertools.count(1)
+
+
+# -- small numbers helpers ---------------------------------------------------------------------------
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile; None for no values (shown as n/a)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered), max(1, math.ceil(q / 100 * len(ordered)))) - 1]
+
+
+def rss_mb(pid: int) -> float | None:
+    """VmRSS of one process (not its children) in MB."""
+    try:
+        with open(f'/proc/{pid}/status', encoding='ascii') as handle:
+            for line in handle:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def settled_rss(pid: int, timeout: float = 15.0, tolerance: float = 0.5) -> float | None:
+    """RSS once it stops moving (two samples 0.5 s apart within `tolerance` MB), or after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last = rss_mb(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = rss_mb(pid)
+        if now is None or last is None or abs(now - last) <= tolerance:
+            return now
+        last = now
+    return last
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Poll until `condition()` is truthy; the bench never sleeps blindly where it can ask."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f'timed out after {timeout:.0f} s waiting for {what}')
+        time.sleep(interval)
+
+
+# -- where the CPU goes -----------------------------------------------------------------------------------
+CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
+
+
+def _proc_stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds so far) of one process, None if it is gone."""
+    try:
+        with open(f'/proc/{pid}/stat', encoding='ascii', errors='replace') as handle:
+            fields = handle.read().rsplit(')', 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def descendants(root: int) -> list[int]:
+    """Every process below `root` (not root itself), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit() and (stat := _proc_stat(int(entry))) is not None:
+            children.setdefault(stat[0], []).append(int(entry))
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle since boot (/proc/stat), to see load from other work."""
+    with open('/proc/stat', encoding='ascii') as handle:
+        values = [int(v) for v in handle.readline().split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / CLOCK_TICKS  # minus idle and iowait
+
+
+class CpuMeter:
+    """Cores used by each part of the system over an interval: where the time of a run goes.
+
+    Processes that exit during the interval drop out (their time is not counted); a bench run keeps
+    its tabs and servers alive while it measures, so that does not happen where it matters.
+    """
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
+        self.groups = groups
+        self._start: dict[str, dict[int, float]] = {}
+        self._began = 0.0
+        self._busy = 0.0
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        return {name: {pid: stat[1] for pid in pids() if (stat := _proc_stat(pid)) is not None}
+                for name, pids in self.groups.items()}
+
+    def __enter__(self) -> CpuMeter:
+        self._start, self._began, self._busy = self._sample(), time.monotonic(), machine_busy_seconds()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.wall = wall = time.monotonic() - self._began
+        end = self._sample()
+        self.cores = {name: sum(cpu - self._start[name].get(pid, 0.0) for pid, cpu in pids.items()) / wall
+                      for name, pids in end.items()}
+        self.cores['other work on the machine'] = max(
+            0.0, (machine_busy_seconds() - self._busy) / wall - sum(self.cores.values()))
+
+
+# -- processes ----------------------------------------------------------------------------------------
+@dataclass
+class Managed:
+    """A child process in its own process group, so teardown also reaches its children (the backend)."""
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+
+    @classmethod
+    def spawn(cls, name: str, argv: list[str], cwd: Path, env: dict[str, str], log_path: Path) -> Managed:
+        handle = open(log_path, 'wb')  # the child writes it; our copy closes right after the spawn
+        popen = subprocess.Popen(argv, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+        handle.close()
+        return cls(name, popen, log_path)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def check_alive(self) -> None:
+        if self.popen.poll() is not None:
+            tail = self.log_path.read_text(errors='replace')[-2000:]
+            raise RuntimeError(f'{self.name} exited with {self.popen.returncode}:\n{tail}')
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning('%s did not stop in %.0f s; killing it', self.name, timeout)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)  # leftovers in its group (the embedded backend)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(5)
+
+
+def wait_http(url: str, process: Managed, timeout: float = 60.0) -> None:
+    """Up as soon as the server answers anything at all (a 404 is an answer)."""
+    def answered() -> bool:
+        process.check_alive()
+        try:
+            httpx.get(url, timeout=1.0)
+            return True
+        except httpx.TransportError:
+            return False
+    wait_for(answered, timeout, f'{process.name} at {url}', interval=0.2)
+
+
+@dataclass
+class Console:
+    """`python main.py` of the checkout under test, with its embedded backend, on fresh ports and data."""
+    process: Managed
+    port: int
+    backend_port: int
+    token: str
+    data_dir: Path
+
+    @property
+    def url(self) -> str:
+        return f'http://127.0.0.1:{self.port}'
+
+    @property
+    def backend_url(self) -> str:
+        return f'http://127.0.0.1:{self.backend_port}'
+
+    @classmethod
+    def start(cls, console_dir: Path, workdir: Path) -> Console:
+        token = 'apx_' + secrets.token_urlsafe(32)
+        port, backend_port = free_port(), free_port()
+        data_dir = workdir / f'console-{port}'
+        data_dir.mkdir(parents=True)
+        env = {k: v for k, v in os.environ.items() if k != 'APEXSTORE_URL'}
+        env.update(APEXSTORE_TOKEN=token, CONSOLE_DATA_DIR=str(data_dir), CONSOLE_PORT=str(port),
+                   EMBEDDED_BACKEND_PORT=str(backend_port), CONSOLE_LOG_LEVEL='WARNING', PYTHONUNBUFFERED='1')
+        # main.py of the checkout, through a link of another name: on a shared machine a broad `pkill -f main.py`
+        # aimed at someone else's console took ours down mid-run (three times while recording the numbers)
+        script = data_dir / 'apexstore-console-under-bench.py'
+        script.symlink_to(console_dir / 'main.py')
+        process = Managed.spawn('console', [sys.executable, str(script)], console_dir, env, data_dir / 'console.log')
+        console = cls(process, port, backend_port, token, data_dir)
+        try:
+            wait_http(console.url + PROBE_PATH, process)
+        except BaseException:
+            process.stop()
+            raise
+        log.info('console %s up (pid %d, backend %s)', console.url, process.pid, console.backend_url)
+        return console
+
+    def rss(self) -> float | None:
+        return rss_mb(self.process.pid)
+
+    def diagnostics(self, seconds: float = 10.0) -> dict[str, Any] | None:
+        """The console's own numbers if the checkout has `/_console/diagnostics` (None before the hook)."""
+        try:
+            response = httpx.get(f'{self.url}/_console/diagnostics', params={'seconds': seconds}, timeout=5)
+        except httpx.TransportError:
+            return None
+        return response.json() if response.status_code == 200 else None
+
+    def ws_events_url(self) -> str:
+        return f'ws://127.0.0.1:{self.backend_port}/ws/events?token={self.token}'
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+@dataclass
+class BareApp:
+    """`bench/bare_nicegui.py`: NiceGUI's own floor for memory per client."""
+    process: Managed
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f'http://127.0.0.1:{self.port}'
+
+    @classmethod
+    def start(cls, workdir: Path) -> BareApp:
+        port = free_port()
+        process = Managed.spawn('bare NiceGUI', [sys.executable, str(BENCH / 'bare_nicegui.py'), '--port', str(port)],
+                                BENCH, dict(os.environ), workdir / 'bare.log')
+        app = cls(process, port)
+        try:
+            wait_http(app.url + PROBE_PATH, process)
+        except BaseException:
+            process.stop()
+            raise
+        return app
+
+    def clients(self) -> int:
+        return int(httpx.get(f'{self.url}/_bench/clients', timeout=5).json()['clients'])
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+# -- the baseline page's server -----------------------------------------------------------------------
+class BaselineServer:
+    """Serves `baseline.html`, and proxies GET /api/... to the backend (same origin, token added here)."""
+
+    def __init__(self, backend_url: str, token: str) -> None:
+        page = (BENCH / 'baseline.html').read_bytes()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                if self.path.startswith('/api/'):
+                    self._proxy(self.path[4:])
+                elif self.path.split('?')[0] in ('/', '/baseline.html'):
+                    self._send(200, 'text/html; charset=utf-8', page)
+                else:
+                    self._send(404, 'text/plain', b'not found')
+
+            def _proxy(self, path: str) -> None:
+                request = urllib.request.Request(backend_url + path, headers={'Authorization': f'Bearer {token}'})
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as response:
+                        self._send(response.status, 'application/json', response.read())
+                except urllib.error.HTTPError as exc:
+                    self._send(exc.code, 'application/json', exc.read())
+
+            def _send(self, status: int, content_type: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header('Content-Type', content_type)
+                self.send_header('Content-Length', str(len(body)))
+                self.send_header('Cache-Control', 'no-store')
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args: Any) -> None:
+                return
+
+        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, name='baseline server', daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f'http://127.0.0.1:{self.server.server_address[1]}/baseline.html'
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# -- Chromium -----------------------------------------------------------------------------------------
+class Browser:
+    """One headless Chromium; every bench tab gets `observer.js` on each new document."""
+
+    def __init__(self) -> None:
+        options = webdriver.ChromeOptions()
+        for flag in CHROME_FLAGS:
+            options.add_argument(flag)
+        options.binary_location = CHROMIUM
+        self.driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+        self.driver.set_script_timeout(30)
+        self.home = self.driver.current_window_handle  # stays on about:blank so the browser never closes
+        self.observer = (BENCH / 'observer.js').read_text()
+
+    def run(self, handle: str, script: str, *args: Any) -> Any:
+        if self.driver.current_window_handle != handle:
+            self.driver.switch_to.window(handle)
+        return self.driver.execute_script(script, *args)
+
+    def open_tab(self, url: str, ready: str, *ready_args: Any, timeout: float = 60.0,
+                 alive: Callable[[], None] | None = None) -> str:
+        """A new tab with the observer installed before its first document, loaded and `ready`."""
+        self.driver.switch_to.new_window('tab')
+        handle = self.driver.current_window_handle
+        self.driver.execute_cdp_cmd('Page.addScriptToEvaluateOnNewDocument', {'source': self.observer})
+        self.driver.get(url)
+        self.wait_ready([handle], ready, *ready_args, timeout=timeout, alive=alive)
+        self.driver.execute_cdp_cmd('Performance.enable', {})
+        return handle
+
+    def open_tabs_at_once(self, url: str, count: int) -> list[str]:
+        """`count` tabs loading concurrently (CDP Target.createTarget); no observer (memory runs only)."""
+        self.driver.switch_to.window(self.home)
+        return [self.driver.execute_cdp_cmd('Target.createTarget', {'url': url})['targetId'] for _ in range(count)]
+
+    def wait_ready(self, handles: list[str], ready: str, *args: Any, timeout: float = 60.0,
+                   alive: Callable[[], None] | None = None) -> int:
+        """Wait until every tab is `ready`; a tab showing NiceGUI's 500 page (e.g. "took longer than the
+        response_timeout") is reloaded, as a user would. Returns how many such reloads it took."""
+        script = f'const ready = (function() {{ {ready} }}).apply(null, arguments); if (ready) return "ready"; ' \
+                 'const text = document.body ? document.body.innerText : ""; ' \
+                 'return text.startsWith("500") && text.includes("Server error") ? "error" : "";'
+        retries = 0
+        for handle in handles:
+            def is_ready(handle: str = handle) -> bool:
+                nonlocal retries
+                if alive is not None:
+                    alive()
+                try:
+                    state = self.run(handle, script, *args)
+                except JavascriptException:
+                    return False  # mid-navigation or mid-reload
+                if state == 'error':
+                    retries += 1
+                    log.warning('tab %s shows a server error; reloading it', handle[:8])
+                    self.run(handle, 'location.reload();')
+                return state == 'ready'
+            try:
+                wait_for(is_ready, timeout, f'tab {handle[:8]} ready', interval=0.1)
+            except TimeoutError as exc:
+                raise TimeoutError(f'{exc}: {self.describe(handle)}') from None
+        return retries
+
+    def describe(self, handle: str) -> str:
+        """What a tab that never got ready shows (for the error message)."""
+        try:
+            return str(self.run(handle, 'return [location.href, document.readyState, !!window.did_handshake, '
+                                        '(document.body ? document.body.innerText : "").slice(0, 300)];'))
+        except WebDriverException as exc:
+            return f'(cannot ask the tab: {exc.msg})'
+
+    def close_tabs(self, handles: list[str]) -> None:
+        for handle in handles:
+            with contextlib.suppress(WebDriverException):
+                self.driver.switch_to.window(handle)
+                self.driver.close()
+        self.driver.switch_to.window(self.home)
+
+    def clock_offset_ms(self, handle: str) -> float:
+        """Tab clock minus this process's clock, from the tightest of a few round trips."""
+        best: tuple[float, float] | None = None
+        for _ in range(5):
+            before = time.time() * 1000
+            tab = float(self.run(handle, 'return performance.timeOrigin + performance.now();'))
+            after = time.time() * 1000
+            if best is None or after - before < best[0]:
+                best = (after - before, tab - (before + after) / 2)
+        assert best is not None
+        return best[1]
+
+    def main_thread_seconds(self, handles: list[str]) -> dict[str, float]:
+        """Renderer main-thread time so far, summed over tabs (CDP Performance.getMetrics): where the
+        browser's share of the CPU goes. The counters restart when a tab reloads."""
+        totals = {'tabs: JS': 0.0, 'tabs: style+layout': 0.0, 'tabs: main thread busy': 0.0}
+        for handle in handles:
+            self.run(handle, 'return 0;')  # switch to the tab: CDP commands go to the current one
+            answer = self.driver.execute_cdp_cmd('Performance.getMetrics', {})
+            metrics = {m['name']: m['value'] for m in answer['metrics']}
+            totals['tabs: JS'] += metrics.get('ScriptDuration', 0.0)
+            totals['tabs: style+layout'] += metrics.get('RecalcStyleDuration', 0.0) + metrics.get('LayoutDuration', 0.0)
+            totals['tabs: main thread busy'] += metrics.get('TaskDuration', 0.0)
+        return totals
+
+    def reset(self, handles: list[str]) -> None:
+        for handle in handles:
+            self.run(handle, 'window.__bench.reset();')
+
+    def state(self, handle: str) -> dict[str, Any]:
+        return dict(self.run(handle, 'const b = window.__bench; return {seen: b.seen, callbacks: b.callbacks, '
+                                     'loads: b.loads, reasons: b.reasons, firstUserKey: b.firstUserKey, '
+                                     'timeOrigin: performance.timeOrigin, visibility: document.visibilityState};'))
+
+    def seen_at(self, handle: str, seq: int) -> float | None:
+        """When the tab first had `bv:<seq>:` in its DOM (its own clock), or None."""
+        at = self.run(handle, 'return window.__bench.seen[arguments[0]];', str(seq))
+        return None if at is None else float(at)
+
+    def missing(self, handle: str, tokens: list[str]) -> list[str]:
+        return list(self.run(handle, 'return window.__bench.has(arguments[0]);', tokens))
+
+    def quit(self) -> None:
+        with contextlib.suppress(WebDriverException):
+            self.driver.quit()
+
+
+# -- writers --------------------------------------------------------------------------------------------
+@dataclass
+class WriteLog:
+    """Every write the bench made: its value token, key and wall-clock send time (ms since epoch)."""
+    sent: dict[int, float] = field(default_factory=dict)
+    key: dict[int, str] = field(default_factory=dict)
+    acked: set[int] = field(default_factory=set)
+    failed: int = 0
+    first_send: float = 0.0
+    last_ack: float = 0.0
+    final_seq: int | None = None  # a single write sent after all others were acknowledged
+
+    @property
+    def achieved_rate(self) -> float:
+        span = (self.last_ack - self.first_send) / 1000
+        return len(self.acked) / span if span > 0 else 0.0
+
+    def last_write(self) -> int:
+        """The write every view must end up showing: the final one if there is one (concurrent batches
+        can be applied out of order, so the highest sequence number is not necessarily the newest)."""
+        return self.final_seq if self.final_seq is not None else max(self.acked)
+
+
+def value(seq: int, tag: str) -> str:
+    return f'bv:{seq}:{tag}'
+
+
+async def stored_tokens(base_url: str, token_: str, keys: list[str]) -> dict[str, str]:
+    """key -> token of the value the backend holds now: the last write *as applied*, which under load is
+    not always the last one sent (concurrent PUTs to one key can land out of order)."""
+    async with httpx.AsyncClient(base_url=base_url, headers=auth(token_), timeout=30) as client:
+        values = await asyncio.gather(*(client.get(f'/keys/{key}') for key in keys))
+    return {key: ':'.join(r.json()['value'].split(':')[:2]) + ':' for key, r in zip(keys, values, strict=True)}
+
+
+def auth(token_: str) -> dict[str, str]:
+    return {'Authorization': f'Bearer {token_}', 'Content-Type': 'application/json'}
+
+
+async def paced(rate: float, duration: float, send: Callable[[int], Any], concurrency: int = 64) -> None:
+    """Call `send(i)` at `rate` per second for `duration` seconds (late ticks go at once, bounded)."""
+    gate = asyncio.Semaphore(concurrency)
+    tasks: list[asyncio.Task] = []
+    start = time.perf_counter()
+
+    async def one(i: int) -> None:
+        async with gate:
+            await send(i)
+
+    for i in range(int(rate * duration)):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+    await asyncio.gather(*tasks)
+
+
+def writer_session(token_: str, connections: int) -> aiohttp.ClientSession:
+    """aiohttp, not httpx, for the timed writers: a third of the CPU per request on this 2-core machine,
+    where every core the bench itself burns is taken from the console and Chromium."""
+    return aiohttp.ClientSession(headers=auth(token_), connector=aiohttp.TCPConnector(limit=connections),
+                                 timeout=aiohttp.ClientTimeout(total=60))
+
+
+async def _send(session: aiohttp.ClientSession, method: str, url: str, body: Any) -> bool:
+    try:
+        async with session.request(method, url, data=json.dumps(body)) as response:
+            await response.read()
+            return response.status == 200
+    except (aiohttp.ClientError, TimeoutError):
+        return False
+
+
+async def put_writes(base_url: str, token_: str, keys: list[str], rate: float, duration: float,
+                     tag: str) -> WriteLog:
+    """PUT /keys/{key} {"value": "bv:<seq>:<tag>"}, keys round-robin, at `rate` writes/s."""
+    result = WriteLog()
+    async with writer_session(token_, 32) as session:
+        async def send(i: int) -> None:
+            seq = next(_seq)
+            key = keys[i % len(keys)]
+            result.key[seq], result.sent[seq] = key, time.time() * 1000
+            ok = await _send(session, 'PUT', f'{base_url}/keys/{key}', {'value': value(seq, tag)})
+            result.last_ack = time.time() * 1000
+            if ok:
+                result.acked.add(seq)
+            else:
+                result.failed += 1
+        result.first_send = time.time() * 1000
+        await paced(rate, duration, send)
+    return result
+
+
+async def batch_writes(base_url: str, token_: str, keys: list[str], rate: float, duration: float, tag: str,
+                       batch: int = 100) -> WriteLog:
+    """POST /keys/batch with `batch` records each, so that `rate` records/s go out in even slices."""
+    result = WriteLog()
+    counter = itertools.count()
+    async with writer_session(token_, 16) as session:
+        async def send(_i: int, size: int = batch) -> None:
+            seqs = [next(_seq) for _ in range(size)]
+            now = time.time() * 1000
+            records = []
+            for seq in seqs:
+                key = keys[next(counter) % len(keys)]
+                result.key[seq], result.sent[seq] = key, now
+                records.append({'key': key, 'value': value(seq, tag)})
+            ok = await _send(session, 'POST', f'{base_url}/keys/batch', {'records': records})
+            result.last_ack = time.time() * 1000
+            if ok:
+                result.acked.update(seqs)
+            else:
+                result.failed += len(seqs)
+        result.first_send = time.time() * 1000
+        await paced(rate / batch, duration, send, concurrency=16)
+        await send(0, size=1)  # the final write, alone, after everything else was acknowledged
+        result.final_seq = max(result.sent)
+    return result
+
+
+async def fill(base_url: str, token_: str, names: Iterator[str], total: int, value_of: Callable[[str], str],
+               per_request: int = 1000, concurrency: int = 4) -> float:
+    """Write `total` keys in batches of `per_request`; returns puts/s."""
+    gate = asyncio.Semaphore(concurrency)
+    start = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base_url, headers=auth(token_), timeout=120) as client:
+        async def post(chunk: list[str]) -> None:
+            async with gate:
+                body = {'records': [{'key': k, 'value': value_of(k)} for k in chunk]}
+                (await client.post('/keys/batch', json=body)).raise_for_status()
+        chunks = [list(itertools.islice(names, per_request)) for _ in range(math.ceil(total / per_request))]
+        await asyncio.gather(*(post(c) for c in chunks if c))
+    return total / (time.perf_counter() - start)
+
+
+# -- the event-loop probe from outside ----------------------------------------------------------------
+class LagProbe:
+    """HTTP round trips to a trivial console route every 50 ms, from a thread of its own.
+
+    Why: the "before" checkout has no in-process sampler; a request to a route that does no work waits
+    exactly as long as the console's event loop is busy, so its round trip is loop lag + a constant.
+    """
+
+    def __init__(self, base_url: str, interval: float = 0.05) -> None:
+        self.url = base_url + PROBE_PATH
+        self.interval = interval
+        self.samples: list[tuple[float, float]] = []  # (epoch s, round trip ms)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name='lag probe', daemon=True)
+
+    def __enter__(self) -> LagProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=30) as client:
+            while not self._stop.is_set():
+                began = time.perf_counter()
+                with contextlib.suppress(httpx.HTTPError):
+                    client.get(self.url)
+                    self.samples.append((time.time(), (time.perf_counter() - began) * 1000))
+                self._stop.wait(max(0.0, self.interval - (time.perf_counter() - began)))
+
+    def between(self, start: float, end: float) -> list[float]:
+        return [rtt for at, rtt in self.samples if start <= at <= end]
+
+
+def dump(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=1, default=str))
