@@ -25,6 +25,7 @@ NAV: list[tuple[str, list[tuple[str, str, str]]]] = [
     ('General', [('Dashboard', '/dashboard', 'dashboard'), ('Statistics', '/stats', 'query_stats'),
                  ('Health', '/health', 'monitor_heart'), ('Resilience', '/resilience', 'shield')]),
     ('Data', [('Key Explorer', '/keys', 'key'), ('Feature Flags', '/features', 'flag'),
+              ('Column Families', '/column-families', 'view_column'),
               ('SQL Runner', '/sql-runner', 'terminal'), ('GraphQL Playground', '/graphql', 'hub'),
               ('Vector Search', '/vector-search', 'scatter_plot'), ('Bulk Import', '/bulk-import', 'upload_file')]),
     ('Content', [('Notes', '/notes', 'description'), ('Graph View', '/graph', 'share'), ('Tags', '/tags', 'sell'),
@@ -55,7 +56,7 @@ body { font-family: Inter, system-ui, sans-serif; }
 .row-deleted td, .ag-row.row-deleted { text-decoration: line-through; opacity: .55; }
 .ag-row.row-new { animation: flash-new 1.5s ease-out; }
 .nav-link:hover { background: rgba(249,115,22,.08); }
-.live-feed { gap: 4px; }
+.live-feed { gap: 4px; contain: content; }  /* a push repaints the feed, not the page */
 .live-feed-item { gap: 8px; }
 @keyframes flash { from { background: rgba(249,115,22,.35); } to { background: transparent; } }
 @keyframes flash-new { from { background: rgba(34,197,94,.35); } to { background: transparent; } }

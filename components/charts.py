@@ -55,3 +55,37 @@ class LevelChart:
         self.chart.options['series'][0]['data'] = files
         self.chart.options['series'][1]['data'] = kib
         self.chart.update()
+
+
+class HistoryChart:
+    """Named series over time (the metrics history): one line each, gaps where a value is not known."""
+
+    COLORS = ['#f97316', '#3b82f6', '#ef4444', '#22c55e', '#a855f7', '#eab308']
+
+    def __init__(self, title: str, series: list[str], marker: str, *, unit: str = '',
+                 y_max: float | None = None) -> None:
+        self.names = series
+        self.chart = ui.echart({
+            'animation': False,
+            'title': {'text': title, 'left': 0, 'top': 0, 'textStyle': {'fontSize': 13, 'color': '#94a3b8'}},
+            'tooltip': {'trigger': 'axis'},
+            'legend': {'data': series, 'top': 0, 'right': 0, 'textStyle': {'color': '#94a3b8'}},
+            'grid': {'left': 56, 'right': 16, 'top': 40, 'bottom': 24},
+            'xAxis': {'type': 'time', 'axisLabel': {'color': '#94a3b8'}},
+            'yAxis': {'type': 'value', 'min': 0, **({'max': y_max} if y_max is not None else {}),
+                      'axisLabel': {'color': '#94a3b8', 'formatter': f'{{value}}{unit}'}},
+            'series': [{'name': name, 'type': 'line', 'showSymbol': False, 'connectNulls': False, 'data': [],
+                        'itemStyle': {'color': self.COLORS[i % len(self.COLORS)]}}
+                       for i, name in enumerate(series)],
+        }).classes('w-full h-56').mark(marker)
+
+    def show(self, times_ms: list[int], values: dict[str, list[float | None]]) -> None:
+        """Replace the lines: `values[name][i]` is the value at `times_ms[i]` (None: a gap)."""
+        for series in self.chart.options['series']:
+            column = values.get(series['name'], [])
+            series['data'] = [[t, None if v is None else round(v, 3)] for t, v in zip(times_ms, column, strict=False)]
+        self.chart.update()
+
+    def points(self, name: str) -> list[list]:
+        """The `[time_ms, value]` pairs a series shows (tests read charts through this)."""
+        return next(s['data'] for s in self.chart.options['series'] if s['name'] == name)

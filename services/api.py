@@ -153,12 +153,19 @@ def note_path(path: str, *rest: str) -> str:
 _shared_reads: dict[tuple[str, str, str], asyncio.Future] = {}
 
 
-async def shared_read(key: tuple[str, str, str], read: Callable[[], Awaitable[Any]]) -> Any:
-    """Concurrent identical reads for one credential become one request (many tabs, one burst of events)."""
+async def shared_read(key: tuple[str, str, str], read: Callable[[], Awaitable[Any]], max_age: float = 0.0) -> Any:
+    """Identical reads for one credential become one request (many tabs, one burst of events): concurrent
+    ones share it, and for `max_age` seconds after it answered later ones reuse its answer too."""
     pending = _shared_reads.get(key)
     if pending is None:
         pending = _shared_reads[key] = asyncio.ensure_future(read())
-        pending.add_done_callback(lambda _: _shared_reads.pop(key, None))
+
+        def forget(done: asyncio.Future) -> None:
+            if done.cancelled() or done.exception() is not None or max_age <= 0:  # failures are never reused
+                _shared_reads.pop(key, None)
+            else:
+                asyncio.get_running_loop().call_later(max_age, lambda: _shared_reads.pop(key, None))
+        pending.add_done_callback(forget)
     return await asyncio.shield(pending)
 
 
@@ -259,10 +266,14 @@ class ApexApi:
         await self._json('DELETE', '/keys', 'Delete by prefix', params={'prefix': prefix})
 
     # -- stats and admin -------------------------------------------------------------------------
-    async def stats(self) -> Stats:
-        """Shared between the sessions of one credential: every open dashboard refreshes on the same events."""
-        data = await shared_read((self._base_url, self._credential, '/stats'),
-                                 lambda: self._json('GET', '/stats', 'Read stats'))
+    async def stats(self, max_age: float = 0.0) -> Stats:
+        """Shared between the sessions of one credential: every open dashboard refreshes on the same events.
+
+        `max_age`: a live view may take an answer that old (ten dashboards, one read); a user's own action
+        never does (it wants to see what it just did).
+        """
+        data = await shared_read((self._base_url, self._credential, f'/stats@{max_age}'),
+                                 lambda: self._json('GET', '/stats', 'Read stats'), max_age=max_age)
         return Stats.model_validate(data)
 
     async def metrics(self) -> dict[str, float]:
@@ -299,6 +310,22 @@ class ApexApi:
     async def column_families(self) -> list[ColumnFamily]:
         data = await self._json('GET', '/admin/column_families', 'Column families')
         return [ColumnFamily.model_validate(cf) for cf in data.get('column_families', [])]
+
+    async def create_column_family(self, name: str) -> None:
+        """NotOffered when the server lists column families but cannot create them (404 or 405)."""
+        await self._offered('POST', '/admin/column_families', 'Create column family', json={'name': name})
+
+    async def drop_column_family(self, name: str) -> None:
+        """Drop a column family and its data; NotFound when it does not exist, NotOffered without the route."""
+        await self._offered('DELETE', f'/admin/column_families/{segment(name)}', 'Drop column family')
+
+    async def _offered(self, method: str, path: str, what: str, **kwargs) -> Any:
+        try:
+            return await self._json(method, path, what, **kwargs)
+        except BadRequest as exc:
+            if exc.status == 405:  # the path exists for another method only
+                raise NotOffered(f'{what}: not offered by this server', 405) from None
+            raise
 
     # -- health --------------------------------------------------------------------------------
     async def probe(self, name: str) -> ProbeResult:

@@ -2,6 +2,7 @@
 
 from . import bulk_import as bulk_import
 from . import cdc as cdc
+from . import column_families as column_families
 from . import compaction as compaction
 from . import dashboard as dashboard
 from . import features as features

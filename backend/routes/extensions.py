@@ -6,6 +6,8 @@ expects; plain style for column families and snapshot browsing.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import re
 
@@ -15,7 +17,7 @@ from starlette.routing import Route
 
 from ..http import backend_of, int_param, legacy, legacy_error, plain, plain_error, read_body, require, text
 from ..snapshots import SnapshotNotFound
-from ..storage import read_checkpoint
+from ..storage import DEFAULT_CF, read_checkpoint
 from ..tokens import Permission
 
 FEATURE_PREFIX = b'feature:'
@@ -167,6 +169,28 @@ async def create_cf(request: Request):
     return plain({'status': 'ok', 'name': body.name})
 
 
+def _drop_cf(store, name: str) -> None:
+    """Drop a column family and everything in it, never during a flush, compaction or checkpoint."""
+    with store.maintenance:
+        handle = store._cfs.pop(name)  # noqa: SLF001 - the store has no drop of its own
+        del handle
+        gc.collect()  # the CF handle must be gone before RocksDB forgets the family
+        store.db.drop_column_family(name)
+
+
+async def drop_cf(request: Request):
+    """`DELETE /admin/column_families/{name}` (Admin): 400 for `default`, 404 when there is no such family."""
+    require(request, Permission.Admin)
+    store = backend_of(request).store
+    name = request.path_params['name']
+    if name == DEFAULT_CF:
+        raise plain_error(400, 'the default column family cannot be dropped')
+    if not _CF_NAME.match(name) or name.startswith('__') or not store.has_cf(name):
+        raise plain_error(404, 'column family not found')
+    await asyncio.to_thread(_drop_cf, store, name)
+    return plain({'status': 'ok', 'name': name})
+
+
 routes = [
     Route('/admin/tokens', list_tokens, methods=['GET']),
     Route('/admin/tokens', create_token, methods=['POST']),
@@ -180,4 +204,5 @@ routes = [
     Route('/admin/backups/{snapshot_id}', delete_backup, methods=['DELETE']),
     Route('/admin/column_families', list_cfs, methods=['GET']),
     Route('/admin/column_families', create_cf, methods=['POST']),
+    Route('/admin/column_families/{name}', drop_cf, methods=['DELETE']),
 ]

@@ -30,13 +30,57 @@ MAX_POLL_WAIT = 30.0
 MAX_BATCH_FRAMES = 256
 
 
+EVENT_TYPES = frozenset({'key_change', 'compaction_status', 'health_change', 'snapshot_event', 'sync_event'})
+KEY_OPERATIONS = frozenset({'put', 'delete', 'delete_prefix'})
+
+
+class CdcFilter(EventFilter):
+    """`?types=` (event types and/or key operations) and `?prefix=`, applied before anything is sent.
+
+    With a prefix only key events pass; a `delete_prefix` passes when its range overlaps the prefix
+    (deleting `us` removes `user:1`, deleting `user:1` is inside `user:`).
+    """
+
+    def matches(self, event: Event) -> bool:
+        if self.types is not None and event.type not in self.types \
+                and event.payload.get('operation') not in self.types:
+            return False
+        if self.prefix:
+            key = event.key
+            if key is None or event.type != 'key_change':
+                return False
+            if event.payload.get('operation') == 'delete_prefix':
+                return key.startswith(self.prefix) or self.prefix.startswith(key)
+            return key.startswith(self.prefix)
+        return True
+
+
+class BadFilter(ValueError):
+    pass
+
+
 def event_filter(params, compat: bool) -> EventFilter:
+    """The stream's filter from its query; BadFilter (400) for a type nobody sends (normal mode only)."""
     prefix = params.get('prefix') or None
     if compat:
         kind = (params.get('type') or '').lower()
         return EventFilter(frozenset({kind}) if kind in ('put', 'delete') else None, prefix)
     types = params.get('types')
-    return EventFilter(frozenset(t.strip() for t in types.split(',') if t.strip()) if types else None, prefix)
+    if not types:
+        return CdcFilter(None, prefix)
+    wanted = frozenset(t.strip().lower() for t in types.split(',') if t.strip())
+    unknown = sorted(wanted - EVENT_TYPES - KEY_OPERATIONS)
+    if unknown:
+        raise BadFilter(f'unknown event type {unknown[0]!r}; use '
+                        f'{", ".join(sorted(KEY_OPERATIONS | EVENT_TYPES))}')
+    return CdcFilter(wanted or None, prefix)
+
+
+def _filter_or_error(params, compat: bool) -> EventFilter | JSONResponse:
+    try:
+        return event_filter(params, compat)
+    except BadFilter as exc:
+        return JSONResponse({'error': str(exc)}, status_code=400)
 
 
 def _int_or_none(raw: str | None) -> int | None:
@@ -75,7 +119,10 @@ async def ws_events(websocket: WebSocket) -> None:
     except ApiError as exc:
         await _denied(websocket, JSONResponse(exc.body, status_code=exc.status))
         return
-    flt = event_filter(websocket.query_params, compat)
+    flt = _filter_or_error(websocket.query_params, compat)
+    if isinstance(flt, JSONResponse):
+        await _denied(websocket, flt)
+        return
     await websocket.accept()
     sub = backend.bus.subscribe(flt)
     revoked = False
@@ -180,7 +227,9 @@ async def sse_events(request: Request):
     if backend.faults.block_sse:
         return Response(status_code=404)
     compat = backend.config.compat
-    flt = event_filter(request.query_params, compat)
+    flt = _filter_or_error(request.query_params, compat)
+    if isinstance(flt, JSONResponse):
+        return flt
     since = _int_or_none(request.headers.get('last-event-id') or request.query_params.get('since'))
     epoch = request.query_params.get('epoch')
     drops = backend.faults.drops
@@ -229,7 +278,9 @@ async def poll_events(request: Request):
     backend = backend_of(request)
     require(request, Permission.Read)
     params = request.query_params
-    flt = event_filter(params, False)
+    flt = _filter_or_error(params, False)
+    if isinstance(flt, JSONResponse):
+        return flt
     since = _int_or_none(params.get('since'))
     epoch = params.get('epoch')
     wait = min(max(float(params.get('wait') or 0), 0.0), MAX_POLL_WAIT) if _is_number(params.get('wait')) else 0.0
