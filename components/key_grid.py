@@ -18,9 +18,14 @@ COLUMNS: list[dict[str, Any]] = [
     {'field': 'key', 'headerName': 'Key', 'sort': 'asc', 'flex': 2, 'minWidth': 160, 'cellClass': 'font-mono'},
     {'field': 'preview', 'headerName': 'Value', 'flex': 3, 'minWidth': 160, 'cellClass': 'font-mono text-gray-500',
      'enableCellChangeFlash': True},
-    {'field': 'size', 'headerName': 'Size', 'width': 96, 'type': 'rightAligned'},
-    {'field': 'time', 'headerName': 'Changed', 'width': 104},
+    {'field': 'size', 'headerName': 'Size', 'width': 90, 'type': 'rightAligned'},
+    {'field': 'ttl', 'headerName': 'TTL', 'width': 90, 'type': 'rightAligned'},
 ]
+# checkbox selection sends the selected keys; arrow keys (cell focus) send the focused key
+SELECTION_JS = ('e => getElement({id}).$emit("keysSelected", '
+                'e.api.getSelectedRows().filter(r => r.kind !== "folder").map(r => r.key))')
+FOCUS_JS = ('e => {{ const n = e.rowIndex == null ? null : e.api.getDisplayedRowAtIndex(e.rowIndex);'
+            ' if (n && n.data && e.source !== "api") getElement({id}).$emit("rowFocused", n.data); }}')
 
 
 def size_text(size: int | None) -> str:
@@ -33,31 +38,53 @@ def size_text(size: int | None) -> str:
     return ''
 
 
-def make_row(key: str, value: str | None, state: str = '', size: int | None = None) -> dict[str, Any]:
-    """One grid row: the key, a text preview of the value, its size, when it last changed here."""
+def ttl_text(secs: int | None) -> str:
+    """`None` -> '∞' (never expires), `95` -> '1m 35s'."""
+    if secs is None:
+        return '∞'
+    if secs >= 86400:
+        return f'{secs // 86400}d {secs % 86400 // 3600}h'
+    if secs >= 3600:
+        return f'{secs // 3600}h {secs % 3600 // 60}m'
+    if secs >= 60:
+        return f'{secs // 60}m {secs % 60}s'
+    return f'{secs}s'
+
+
+def make_row(key: str, value: str | None, state: str = '', size: int | None = None,
+             ttl: str = '') -> dict[str, Any]:
+    """One grid row: the key, a text preview of the value, its size, its TTL, when it last changed here."""
     preview = '—' if value is None else value[:PREVIEW_CHARS] + ('…' if len(value) > PREVIEW_CHARS else '')
     if size is None and value is not None:
         size = len(value.encode())
-    return {'key': key, 'preview': preview, 'size': size_text(size), 'time': time.strftime('%H:%M:%S'),
+    return {'key': key, 'preview': preview, 'size': size_text(size), 'ttl': ttl, 'time': time.strftime('%H:%M:%S'),
             'state': state}
 
 
 class KeyGrid(ui.aggrid):
     """`rows` is what the browser shows; `upsert`/`mark_deleted`/`drop` stage, `flush` sends."""
 
-    def __init__(self, on_open: Callable[[str], Any], *, height: str = 'h-[32rem]') -> None:
+    def __init__(self, on_open: Callable[[str], Any], *, height: str = 'h-[32rem]',
+                 columns: list[dict[str, Any]] | None = None, marker: str = 'key-table',
+                 on_select: Callable[[list[str]], Any] | None = None,
+                 on_row: Callable[[dict[str, Any]], Any] | None = None) -> None:
         super().__init__({
-            'columnDefs': COLUMNS,
+            'columnDefs': columns or COLUMNS,
             'rowData': [],
-            ':getRowId': 'p => p.data.key',
-            'rowClassRules': {'row-deleted': 'data.state === "deleted"', 'row-new': 'data.state === "new"'},
+            ':getRowId': 'p => p.data.id ?? p.data.key',
+            'rowClassRules': {'row-deleted': 'data.state === "deleted"', 'row-new': 'data.state === "new"',
+                              'row-folder': 'data.kind === "folder"'},
             'rowSelection': {'mode': 'multiRow', 'enableClickSelection': False},
             'animateRows': False,
             'suppressAnimationFrame': True,  # draw a patch now, not on the next animation frame (latency)
             'suppressScrollOnNewData': True,
             'overlayNoRowsTemplate': '<span class="text-gray-500">No keys in view</span>',
         }, theme='quartz')
-        self.classes(f'w-full {height}').mark('key-table')
+        self.classes(f'w-full {height}').props(f'data-testid={marker}').mark(marker)
+        options = self._props['options']
+        dict.__setitem__(options, ':onSelectionChanged', SELECTION_JS.format(id=self.id))
+        dict.__setitem__(options, ':onCellFocused', FOCUS_JS.format(id=self.id))
+        self.selected: list[str] = []
         self.rows: dict[str, dict[str, Any]] = {}
         self._added: dict[str, dict[str, Any]] = {}
         self._updated: dict[str, dict[str, Any]] = {}
@@ -65,11 +92,19 @@ class KeyGrid(ui.aggrid):
         self.transactions = 0  # patches sent (tests: rows are patched, the grid is not rebuilt)
         self.rebuilds = 0
         self.on('cellClicked', lambda e: on_open(e.args['data']['key']) if e.args.get('data') else None)
+        self.on('keysSelected', lambda e: self._selected(e.args, on_select))
+        if on_row is not None:
+            self.on('rowFocused', lambda e: on_row(e.args) if isinstance(e.args, dict) else None)
+
+    def _selected(self, keys: Any, on_select: Callable[[list[str]], Any] | None) -> None:
+        self.selected = [str(k) for k in keys] if isinstance(keys, list) else []
+        if on_select is not None:
+            on_select(self.selected)
 
     # -- whole window (a new load) -----------------------------------------------------------------
     def replace(self, rows: Iterable[dict[str, Any]]) -> None:
         """A new result: the one time the grid gets all its rows at once."""
-        self.rows = {row['key']: row for row in rows}
+        self.rows = {row.get('id', row['key']): row for row in rows}
         self._added.clear()
         self._updated.clear()
         self._removed.clear()
@@ -86,7 +121,7 @@ class KeyGrid(ui.aggrid):
 
     # -- patches -----------------------------------------------------------------------------------
     def upsert(self, row: dict[str, Any]) -> None:
-        key = row['key']
+        key = row.get('id', row['key'])
         if key in self.rows:
             self.rows[key] = row
             if key in self._added:
@@ -127,7 +162,7 @@ class KeyGrid(ui.aggrid):
         if self._updated:
             transaction['update'] = list(self._updated.values())
         if self._removed:
-            transaction['remove'] = [{'key': key} for key in self._removed]
+            transaction['remove'] = [{'id': key, 'key': key} for key in self._removed]
         self._added.clear()
         self._updated.clear()
         self._removed.clear()

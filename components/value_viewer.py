@@ -39,6 +39,16 @@ def parse_json(value: str) -> tuple[str | None, str | None]:
         return None, 'nested too deeply to show'
 
 
+def is_binary(value: str) -> bool:
+    """Text that came from bytes that are not UTF-8 (replacement characters) or holds control characters."""
+    sample = value[:4096]
+    return '\ufffd' in sample or any(ord(c) < 32 and c not in '\t\n\r' for c in sample)
+
+
+def encoding_of(value: str) -> str:
+    return 'binary' if is_binary(value) else 'UTF-8'
+
+
 def hex_dump(data: bytes, limit: int = PREVIEW_BYTES) -> str:
     lines = []
     for offset in range(0, min(len(data), limit), 16):
@@ -126,17 +136,23 @@ class ValueViewer:
         with ui.column().classes('w-full gap-1') as self.container:
             with ui.tabs().props('dense align=left') as self.tabs:
                 self.text_tab = ui.tab('Text')
+                self.tree_tab = ui.tab('Tree')
                 self.json_tab = ui.tab('JSON')
                 self.hex_tab = ui.tab('Hex')
-            with ui.tab_panels(self.tabs, value=self.text_tab).classes('w-full'):
+            with ui.tab_panels(self.tabs, value=self.text_tab).classes('w-full') as self.panels:
                 with ui.tab_panel(self.text_tab):
                     self.text = self._block('value-text')
+                with ui.tab_panel(self.tree_tab):
+                    self.tree_note = ui.label('').classes('text-sm text-gray-500').mark('value-tree-note')
+                    self.tree = ui.json_editor({'content': {'json': None}, 'readOnly': True, 'mode': 'tree',
+                                                'mainMenuBar': False, 'navigationBar': False}) \
+                        .classes('w-full max-h-96').props('data-testid=value-tree').mark('value-tree')
                 with ui.tab_panel(self.json_tab):
                     self.json = self._block('value-json')
                 with ui.tab_panel(self.hex_tab):
                     self.hex = self._block('value-hex')
             with ui.row().classes('items-center gap-2') as self.large_row:
-                self.size_label = ui.label('').classes('text-sm text-gray-500')
+                self.size_label = ui.label('').classes('text-sm text-gray-500').mark('value-truncated')
                 ui.button('Load all', on_click=self.load_all).props('flat dense').mark('load-all')
                 ui.button('Download', icon='download', on_click=self.download).props('flat dense')
         self.large_row.set_visibility(False)
@@ -147,10 +163,21 @@ class ValueViewer:
         block.classes('max-h-96 overflow-auto').mark(marker)
         return block
 
-    def show(self, key: str, value: str) -> None:
+    def show(self, key: str, value: str, *, pick_tab: bool = True) -> None:
         self.key, self.value, self.full = key, value, False
         self.pretty, self.json_problem = parse_json(value)
         self._render()
+        if pick_tab:  # JSON opens as a tree, binary as hex, the rest as text
+            tab = self.tree_tab if self.is_structured else self.hex_tab if is_binary(value) else self.text_tab
+            self.panels.value = tab
+
+    @property
+    def is_structured(self) -> bool:
+        return self.pretty is not None and self.pretty[:1] in '{['
+
+    @property
+    def tree_data(self) -> Any:
+        return self.tree.properties['content'].get('json')
 
     def load_all(self) -> None:
         self.full = True
@@ -169,7 +196,26 @@ class ValueViewer:
         self.large_row.set_visibility(large)
         if large:
             self.size_label.text = (f'{len(raw):,} bytes' + ('' if self.full else
-                                    f' — showing the first {PREVIEW_BYTES // 1024} KB'))
+                                    f' — showing the first {PREVIEW_BYTES // 1024} KB (preview truncated — load all)'))
+        self._render_tree(large)
+
+    def _render_tree(self, large: bool) -> None:
+        """A foldable tree of the whole JSON value; a large one only after "Load all" (never a cut tree)."""
+        data = json.loads(self.value) if self.is_structured and (self.full or not large) else None
+        if self.pretty is None:
+            note = f'(not valid JSON: {self.json_problem})'
+        elif not self.is_structured:
+            note = 'A JSON scalar: see the JSON tab.'
+        elif data is None:
+            note = 'Large JSON: Load all shows it as a tree.'
+        else:
+            note = ''
+        self.tree_note.text = note
+        self.tree_note.set_visibility(bool(note))
+        self.tree.set_visibility(data is not None)
+        if self.tree.properties['content'].get('json') != data:
+            self.tree.properties['content'] = {'json': data}
+            self.tree.update()
 
     def _json_text(self) -> str:
         """Validity is decided on the whole value; only the shown text is cut to the preview."""

@@ -50,7 +50,9 @@ def field(screen: Screen, label: str, index: int = 0) -> WebElement:
 
 
 def button(screen: Screen, text: str) -> WebElement:
-    return screen.selenium.find_element(By.XPATH, f'//button[.//span[normalize-space()="{text}"]]')
+    """The visible button with this text (a closed dialog or tab may hold another one)."""
+    found = screen.selenium.find_elements(By.XPATH, f'//button[.//span[normalize-space()="{text}"]]')
+    return next(b for b in found if b.is_displayed())
 
 
 def paste(screen: Screen, box: WebElement, expression: str) -> None:
@@ -71,7 +73,8 @@ def test_a_value_with_a_code_fence_shows_as_text_in_the_explorer_and_time_travel
         api.put('/notes/fenced', json={'content': FENCE})
     sign_in_with_link(screen, '/keys')
     wait_live(screen)
-    field(screen, 'Key', 0).send_keys('evil:fence', Keys.ENTER)  # Lookup
+    field(screen, 'Search keys').send_keys(
+        'evil:fence', Keys.ENTER)  # an exact key + Enter opens it
     screen.wait_for(lambda: shown_as_text(screen, 'harmless end'))
     assert shown_as_text(screen, 'Sign in again'), 'the markup is shown, as text'
     assert injected(screen) == [], 'the value broke out of its block'
@@ -102,7 +105,8 @@ def test_a_hostile_note_renders_without_forms_remote_images_svg_or_handlers(cons
 def test_a_10_mb_paste_is_refused_and_never_swapped_for_the_old_value(console_backend, screen: Screen):
     sign_in_with_link(screen, '/keys')
     wait_live(screen)
-    field(screen, 'Key', 1).send_keys('paste:big')
+    screen.click('+ Key')
+    field(screen, 'Key', 0).send_keys('paste:big')
     box = field(screen, 'Value')
     box.send_keys('small')
     screen.wait(0.5)  # the small value reaches the server

@@ -16,7 +16,7 @@ async def test_every_page_sends_a_signed_out_user_to_login_and_back(console_back
     await user.should_see('API token')
     user.find(marker='token-input').type(ADMIN_TOKEN)
     user.find(marker='sign-in').click()
-    await user.should_see('Lookup Key')
+    await user.should_see(marker='key-search')
 
 
 async def test_a_bad_token_gets_a_clear_message_and_the_field_keeps_it(console_backend, user: User):

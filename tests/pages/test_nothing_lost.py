@@ -21,14 +21,26 @@ from tests.pages.conftest import badge_state, element, eventually, sign_in
 
 async def open_explorer(user: User) -> None:
     await sign_in(user, next_page='/keys')
-    await user.should_see('Lookup Key')
+    await user.should_see(marker='key-search')
     await eventually(lambda: badge_state(user) == 'connected')
 
 
 async def look_up(user: User, key: str) -> None:
-    user.find(marker='lookup-key').clear().type(key)
-    user.find(marker='lookup-button').click()
+    """An exact key in the search bar + Enter opens it."""
+    user.find(marker='key-search').clear().type(key).trigger('keydown.enter')
     await user.should_see(f'Key "{key}" found!')
+
+
+def open_add_dialog(user: User, tab: str = 'Key') -> None:
+    user.find(marker='add-key').click()
+    element(user, 'add-tabs').value = tab
+
+
+async def save_with_diff(user: User) -> None:
+    """Save shows the diff first; the user confirms it."""
+    user.find(marker='value-save').click()
+    await user.should_see(marker='diff-save')
+    user.find(marker='diff-save').click()
 
 
 def as_javascript_number(value: object) -> object:
@@ -46,10 +58,11 @@ async def test_saving_an_edited_key_keeps_its_ttl_and_the_viewer_shows_what_is_l
         api.post('/keys', json={'key': 'session:42', 'value': 'v1', 'ttl_secs': 86150})
     await open_explorer(user)
     await look_up(user, 'session:42')
-    await eventually(lambda: element(user, 'viewer-ttl').text.startswith('Expires in 23 h 55 min'),
+    await eventually(lambda: element(user, 'value-ttl').text.startswith('Expires in 23 h 55 min'),
                      message='the viewer should show the remaining TTL')
-    user.find(marker='editor').clear().type('v2')
-    user.find(marker='save-button').click()
+    user.find(marker='value-edit').click()
+    user.find(marker='value-editor').clear().type('v2')
+    await save_with_diff(user)
     await user.should_see('Key "session:42" saved')
     with admin_client(console_backend) as api:
         assert api.get('/keys/session:42').json()['value'] == 'v2'
@@ -64,14 +77,15 @@ async def test_the_user_can_change_or_remove_the_ttl_when_saving(console_backend
     await look_up(user, 'cache:x')
     await eventually(lambda: 3590 <= (element(user, 'editor-ttl').value or 0) <= 3600)
     element(user, 'editor-ttl').value = 60
-    user.find(marker='save-button').click()
+    user.find(marker='value-edit').click()
+    await save_with_diff(user)
     await user.should_see('Key "cache:x" saved')
     with admin_client(console_backend) as api:
         assert 0 < api.get('/keys/cache:x/ttl').json()['ttl_secs'] <= 60
     await eventually(lambda: 50 <= (element(user, 'editor-ttl').value or 0) <= 60)
     element(user, 'editor-ttl').value = None
-    user.find(marker='save-button').click()
-    await eventually(lambda: element(user, 'viewer-ttl').text == 'No TTL: never expires')
+    user.find(marker='ttl-set').click()  # the TTL alone, without editing the value
+    await eventually(lambda: element(user, 'value-ttl').text == 'No TTL: never expires')
     with admin_client(console_backend) as api:
         assert api.get('/keys/cache:x/ttl').json()['ttl_secs'] is None
 
@@ -92,6 +106,7 @@ async def test_a_value_too_large_for_the_text_box_is_inserted_from_a_file(consol
 async def test_a_file_over_the_server_limit_or_not_text_is_refused_and_nothing_is_written(console_backend,
                                                                                            user: User):
     await open_explorer(user)
+    open_add_dialog(user)
     user.find(marker='insert-key').type('import:huge')
     await element(user, 'insert-file').handle_uploads([small_file('huge.bin', b'x' * (3 * 1024 * 1024))])
     await eventually(lambda: 'more than the server takes in one request (2 MiB)' in element(user, 'insert-error').text)
@@ -106,6 +121,7 @@ async def test_a_value_the_browser_could_not_send_is_refused_never_swapped_for_t
                                                                                             user: User):
     """The browser measures the box first and sends only the size when it is over the socket limit."""
     await open_explorer(user)
+    open_add_dialog(user)
     user.find(marker='insert-key').type('paste:big')
     user.find(marker='insert-value').type('small')
     user.find(marker='insert-value').trigger('update:value', {'unsent_bytes': 10_000_002})
@@ -119,6 +135,7 @@ async def test_a_value_the_browser_could_not_send_is_refused_never_swapped_for_t
 async def test_a_batch_the_browser_could_not_send_is_refused_not_replaced_by_the_last_one_it_did(console_backend,
                                                                                                  user: User):
     await open_explorer(user)
+    open_add_dialog(user, 'Batch')
     user.find(marker='batch-text').type('[{"key": "b1", "value": "old"}]')
     user.find(marker='batch-text').trigger('update:value', {'unsent_bytes': 3_000_000})
     user.find(marker='batch-button').click()

@@ -39,7 +39,7 @@ async def test_badge_shows_state_in_words_and_details_with_reconnect(console_bac
 async def test_embed_mode_renders_the_page_without_the_shell(console_backend, user: User):
     await sign_in(user)
     await user.open('/keys?embed=1')
-    await user.should_see('Lookup Key')
+    await user.should_see(marker='key-search')
     await user.should_see(marker='connection-badge')
     await user.should_not_see('Sign out')
     await user.should_not_see('Feature Flags')
@@ -61,6 +61,7 @@ async def test_a_revoked_token_sends_the_user_to_login_keeping_unsaved_input(con
         created = api.post('/admin/tokens', json={'name': 'temp', 'permissions': ['Admin']}).json()['data']
     await sign_in(user, token=created['token'], next_page='/keys')
     await eventually(lambda: badge_state(user) == 'connected')
+    user.find(marker='add-key').click()
     user.find(marker='insert-key').type('draft:key')
     user.find(marker='insert-value').type('typed but not saved')
     with admin_client(console_backend) as api:
@@ -69,7 +70,9 @@ async def test_a_revoked_token_sends_the_user_to_login_keeping_unsaved_input(con
     sessions = sys.modules['app.auth']._sessions  # the app module the running console imported
     assert not [s for s in sessions.values() if s.token == created['token']], 'its session must be over'
     await sign_in(user, next_page='/keys')
-    await user.should_see('Lookup Key')
+    await user.should_see(marker='key-search')
+    user.find(marker='add-key').click()
+    await user.should_see(marker='insert-key')
     assert element(user, 'insert-key').value == 'draft:key'
     assert element(user, 'insert-value').value == 'typed but not saved'
 

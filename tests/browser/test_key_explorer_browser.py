@@ -1,0 +1,78 @@
+"""The key explorer in a real browser: find by prefix, a JSON value as a tree, live rows, a phone-wide layout."""
+
+from __future__ import annotations
+
+import json
+
+from nicegui.testing import Screen
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from tests.browser.test_browser import sign_in_with_link, wait_live
+from tests.conftest import admin_client
+
+DOC = {'profile': {'name': 'Ada', 'languages': ['en', 'fr']}, 'active': True}
+
+
+def search_box(screen: Screen):
+    return screen.selenium.find_element(By.CSS_SELECTOR,
+                                        '[data-testid="key-search"] input, input[data-testid="key-search"]')
+
+
+def pane(screen: Screen):
+    return screen.selenium.find_element(By.CSS_SELECTOR, '[data-testid="value-pane"]')
+
+
+def grid_text(screen: Screen) -> str:
+    return screen.selenium.find_element(By.CSS_SELECTOR, '[data-testid="key-table"]').text
+
+
+def rect(screen: Screen, testid: str) -> dict:
+    return screen.selenium.execute_script(
+        'return document.querySelector(arguments[0]).getBoundingClientRect().toJSON()', f'[data-testid="{testid}"]')
+
+
+def test_find_by_prefix_open_json_as_a_tree_live_rows_and_a_phone_layout(console_backend, screen: Screen):
+    with admin_client(console_backend) as api:
+        api.post('/keys/batch', json={'records': [{'key': f'user:{i:03d}', 'value': f'name {i}'} for i in range(5)]
+                 + [{'key': 'doc:1', 'value': json.dumps(DOC)}]})
+    sign_in_with_link(screen, '/keys')
+    wait_live(screen)
+    screen.wait_for(lambda: 'doc:1' in grid_text(screen))
+
+    search_box(screen).send_keys('user:', Keys.ENTER)  # find by prefix
+    screen.wait_for(lambda: 'doc:1' not in grid_text(screen) and 'user:004' in grid_text(screen))
+    screen.wait_for(lambda: 'q=user%3A' in screen.selenium.current_url)  # the address bar holds the search
+
+    box = search_box(screen)
+    box.send_keys(Keys.CONTROL, 'a')
+    box.send_keys('doc:1', Keys.ENTER)  # an exact key opens
+    screen.wait_for(lambda: 'Ada' in screen.selenium.find_element(By.CSS_SELECTOR, '[data-testid="value-tree"]').text)
+    tree_text = screen.selenium.find_element(By.CSS_SELECTOR, '[data-testid="value-tree"]').text
+    assert 'profile' in tree_text and 'languages' in tree_text, 'the JSON shows as a tree of its fields'
+    screen.wait_for(lambda: 'key=doc%3A1' in screen.selenium.current_url)
+    screen.selenium.execute_script('document.activeElement.blur()')
+    ActionChains(screen.selenium).send_keys(Keys.ESCAPE).perform()  # Esc closes the value
+    screen.wait_for(lambda: not pane(screen).is_displayed())
+    ActionChains(screen.selenium).send_keys('/').perform()  # / focuses the search bar
+    screen.wait_for(lambda: screen.selenium.switch_to.active_element == search_box(screen))
+
+    box = search_box(screen)
+    box.send_keys(Keys.CONTROL, 'a')
+    box.send_keys('user:', Keys.ENTER)
+    screen.wait_for(lambda: 'user:002' in grid_text(screen))
+    with admin_client(console_backend) as other:
+        other.put('/keys/user:002', json={'value': 'patched by another client'})
+    screen.wait_for(lambda: 'patched by another client' in grid_text(screen))
+    screen.selenium.find_element(By.XPATH, '//*[@data-testid="key-table"]//*[@col-id="key" and .="user:002"]').click()
+    screen.wait_for(lambda: pane(screen).is_displayed() and 'patched by another client' in pane(screen).text)
+
+    screen.selenium.set_window_size(390, 844)
+    screen.wait(1.0)
+    width = screen.selenium.execute_script('return [document.documentElement.scrollWidth, window.innerWidth]')
+    assert width[1] <= 400, f'the window did not narrow: {width}'
+    assert width[0] <= width[1], f'the page scrolls sideways at 390 px: {width}'
+    keys, value = rect(screen, 'key-table'), rect(screen, 'value-pane')
+    assert value['top'] >= keys['bottom'] - 1, f'the value pane should sit below the keys: {keys} {value}'
+    assert value['right'] <= width[1] + 1 and keys['right'] <= width[1] + 1
