@@ -153,19 +153,12 @@ def note_path(path: str, *rest: str) -> str:
 _shared_reads: dict[tuple[str, str, str], asyncio.Future] = {}
 
 
-async def shared_read(key: tuple[str, str, str], read: Callable[[], Awaitable[Any]], max_age: float = 0.0) -> Any:
-    """Identical reads for one credential become one request (many tabs, one burst of events): concurrent
-    ones share it, and for `max_age` seconds after it answered later ones reuse its answer too."""
+async def shared_read(key: tuple[str, str, str], read: Callable[[], Awaitable[Any]]) -> Any:
+    """Concurrent identical reads for one credential become one request (many tabs, one burst of events)."""
     pending = _shared_reads.get(key)
     if pending is None:
         pending = _shared_reads[key] = asyncio.ensure_future(read())
-
-        def forget(done: asyncio.Future) -> None:
-            if done.cancelled() or done.exception() is not None or max_age <= 0:  # failures are never reused
-                _shared_reads.pop(key, None)
-            else:
-                asyncio.get_running_loop().call_later(max_age, lambda: _shared_reads.pop(key, None))
-        pending.add_done_callback(forget)
+        pending.add_done_callback(lambda _: _shared_reads.pop(key, None))
     return await asyncio.shield(pending)
 
 
@@ -266,14 +259,13 @@ class ApexApi:
         await self._json('DELETE', '/keys', 'Delete by prefix', params={'prefix': prefix})
 
     # -- stats and admin -------------------------------------------------------------------------
-    async def stats(self, max_age: float = 0.0) -> Stats:
+    async def stats(self) -> Stats:
         """Shared between the sessions of one credential: every open dashboard refreshes on the same events.
 
-        `max_age`: a live view may take an answer that old (ten dashboards, one read); a user's own action
-        never does (it wants to see what it just did).
+        Only concurrent reads are shared: an answer kept for later could predate the writes that asked for it.
         """
-        data = await shared_read((self._base_url, self._credential, f'/stats@{max_age}'),
-                                 lambda: self._json('GET', '/stats', 'Read stats'), max_age=max_age)
+        data = await shared_read((self._base_url, self._credential, '/stats'),
+                                 lambda: self._json('GET', '/stats', 'Read stats'))
         return Stats.model_validate(data)
 
     async def metrics(self) -> dict[str, float]:

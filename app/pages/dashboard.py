@@ -23,7 +23,6 @@ FEED_LIMIT = 50
 CHART_WINDOW_SECS = 180
 CHART_EVERY_SECS = 1.0  # the chart scrolls once a second while its window holds traffic
 STATS_EVERY_SECS = 1.0  # at most one stats read a second per page, however many writes
-LIVE_STATS_MAX_AGE_SECS = 0.5  # open dashboards of one credential share an answer that young
 HISTORY_COLUMNS = [
     {'name': 'op', 'label': 'Op', 'field': 'op', 'align': 'left'},
     {'name': 'key', 'label': 'Key', 'field': 'key', 'align': 'left'},
@@ -85,9 +84,9 @@ async def dashboard(ctx: PageContext) -> None:
         keys = StatCard('key', 'Total Keys', 'card-keys')
     stats_error = ui.label('').classes('text-negative text-sm')
 
-    async def load_stats(max_age: float = 0.0) -> None:
+    async def load_stats() -> None:
         try:
-            stats = await ctx.api.stats(max_age)
+            stats = await ctx.api.stats()
         except ApiError as exc:
             stats_error.text = f'Stats unavailable: {exc.message}'
             return
@@ -100,7 +99,7 @@ async def dashboard(ctx: PageContext) -> None:
         disk.set(f'{stats.sst_kb / 1024:.2f} MB', f'{stats.sst_files} SSTables')
         keys.set(f'{stats.total_records:,}', 'All records')
 
-    refresh_button.on_click(lambda: load_stats())
+    refresh_button.on_click(load_stats)
 
     with ui.row().classes('w-full gap-4 items-stretch'):
         with ui.card().classes('grow min-w-[20rem]'):
@@ -214,7 +213,7 @@ async def dashboard(ctx: PageContext) -> None:
             wait = due.stats_at + STATS_EVERY_SECS - now
             if wait <= 0:
                 due.stats, due.stats_busy = False, True
-                background_tasks.create(load_stats(max_age=LIVE_STATS_MAX_AGE_SECS), name='dashboard stats')
+                background_tasks.create(load_stats(), name='dashboard stats')
             else:
                 refresher.again_in(wait)
 

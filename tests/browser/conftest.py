@@ -5,9 +5,13 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from nicegui.testing import Screen
 from selenium import webdriver
 
 CHROMIUM = shutil.which('chromium')
+# NiceGUI's screen waits 4 s for text to appear: a fixed deadline that a loaded CI machine misses. The waits
+# still end as soon as the condition holds; they just give a busy machine 15 s.
+Screen.IMPLICIT_WAIT = 15
 
 
 def pytest_collection_modifyitems(items) -> None:
@@ -16,6 +20,13 @@ def pytest_collection_modifyitems(items) -> None:
     for item in items:
         if 'tests/browser' in str(item.fspath):
             item.add_marker(pytest.mark.skip(reason='chromium/chromedriver not installed (make test installs them)'))
+
+
+@pytest.fixture(autouse=True)
+def desktop_window(screen: Screen):
+    """One browser serves every test: a test that narrows the window must not narrow the next one's."""
+    yield
+    screen.selenium.set_window_size(1400, 1000)
 
 
 @pytest.fixture(scope='session')

@@ -7,6 +7,7 @@ timestamp meets JavaScript's numbers.
 
 from __future__ import annotations
 
+from nicegui import Client
 from nicegui.testing import Screen
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -49,6 +50,12 @@ def field(screen: Screen, label: str, index: int = 0) -> WebElement:
     return screen.selenium.find_elements(By.XPATH, f'//*[@aria-label="{label}"]')[index]
 
 
+def server_side(marker: str):
+    """The console's own element behind a marker (the screen fixture serves the app from this process)."""
+    return next(element for client in list(Client.instances.values()) for element in client.elements.values()
+                if marker in element._markers)
+
+
 def button(screen: Screen, text: str) -> WebElement:
     """The visible button with this text (a closed dialog or tab may hold another one)."""
     found = screen.selenium.find_elements(By.XPATH, f'//button[.//span[normalize-space()="{text}"]]')
@@ -56,9 +63,18 @@ def button(screen: Screen, text: str) -> WebElement:
 
 
 def paste(screen: Screen, box: WebElement, expression: str) -> None:
-    """Replace a text box's content as a paste does (typing 10 MB key by key would take hours)."""
-    screen.selenium.execute_script(
-        f"arguments[0].value = {expression}; arguments[0].dispatchEvent(new Event('input', {{bubbles: true}}));", box)
+    """Replace a text box's content as a paste does (typing 10 MB key by key would take hours).
+
+    Laying out 10 MB of text takes the browser seconds, more on a loaded machine, and chromedriver gives a
+    busy renderer only the page-load timeout (4 s in NiceGUI's fixture): allow a minute for this one command.
+    """
+    screen.selenium.set_page_load_timeout(60)
+    try:
+        screen.selenium.execute_script(
+            f"arguments[0].value = {expression}; arguments[0].dispatchEvent(new Event('input', {{bubbles: true}}));",
+            box)
+    finally:
+        screen.selenium.set_page_load_timeout(4)
 
 
 def add_version(backend, path: str, timestamp: int, content: str) -> None:
@@ -109,16 +125,16 @@ def test_a_10_mb_paste_is_refused_and_never_swapped_for_the_old_value(console_ba
     field(screen, 'Key', 0).send_keys('paste:big')
     box = field(screen, 'Value')
     box.send_keys('small')
-    screen.wait(0.5)  # the small value reaches the server
+    screen.wait_for(lambda: server_side('insert-value').value == 'small')  # the small value reached the server
     paste(screen, box, "'x'.repeat(10000000)")
-    screen.wait(0.5)
+    screen.wait_for(lambda: server_side('insert-value').unsent_bytes is not None)  # only its size travelled
     button(screen, 'Insert').click()
     screen.should_contain('more than a text box can send')
     assert screen.selenium.execute_script('return arguments[0].value.length', box) == 10_000_000, 'the paste is kept'
     with admin_client(console_backend) as api:
         assert api.get('/keys/paste:big').status_code == 404, 'nothing is written, least of all the old value'
     paste(screen, box, "'short enough'")  # the user cuts it down: now it travels, and is written
-    screen.wait(0.5)
+    screen.wait_for(lambda: server_side('insert-value').value == 'short enough')
     button(screen, 'Insert').click()
     screen.should_contain('inserted!')
     with admin_client(console_backend) as api:

@@ -69,8 +69,9 @@ def test_find_by_prefix_open_json_as_a_tree_live_rows_and_a_phone_layout(console
     screen.wait_for(lambda: pane(screen).is_displayed() and 'patched by another client' in pane(screen).text)
 
     screen.selenium.set_window_size(390, 844)
-    screen.wait(1.0)
-    width = screen.selenium.execute_script('return [document.documentElement.scrollWidth, window.innerWidth]')
+    sizes = 'return [document.documentElement.scrollWidth, window.innerWidth]'
+    screen.wait_for(lambda: (lambda w: w[0] <= w[1])(screen.selenium.execute_script(sizes)))  # the drawer slid away
+    width = screen.selenium.execute_script(sizes)
     assert width[1] <= 400, f'the window did not narrow: {width}'
     assert width[0] <= width[1], f'the page scrolls sideways at 390 px: {width}'
     keys, value = rect(screen, 'key-table'), rect(screen, 'value-pane')
