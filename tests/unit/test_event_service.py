@@ -72,6 +72,19 @@ async def put(backend, key: str, value: str = 'v', token: str = ADMIN_TOKEN) -> 
         (await client.put(f'/keys/{key}', json={'value': value})).raise_for_status()
 
 
+
+async def served_twice(server, path: str, timeout: float = 15.0) -> None:
+    """Until the server has answered `path` twice: the console's first round (its baseline) is then done.
+
+    A condition, not a fixed sleep: on a busy machine the first round may take longer than any guess.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while server.call(lambda b: b.requests[path]) < 2:
+        if loop.time() > deadline:
+            raise AssertionError(f'{path} was not polled twice within {timeout:g}s')
+        await asyncio.sleep(0.02)
+
 async def test_connects_on_authentication(backend, service):
     assert service.status(ADMIN_TOKEN).state == 'disconnected'
     service.connect(ADMIN_TOKEN)
@@ -121,7 +134,7 @@ async def test_cdc_dialect_of_the_real_server_parses_into_the_same_models(compat
         event = await keys.wait_for(lambda e: isinstance(e, KeyChangeEvent))
         assert (event.operation, event.key, event.value_bytes, event.value) == ('put', 'user:1', b'Alice', 'Alice')
         assert event.timestamp > 10**18
-        await asyncio.sleep(0.3)  # let the deriver take its baseline of the probes
+        await served_twice(compat_backend, '/health/startup')  # the deriver has its baseline of the probes
         compat_backend.faults(failing_probes=['readiness'])
         flip = await health.wait_for(lambda e: isinstance(e, HealthEvent))
         assert flip.derived and (flip.probe, flip.status) == ('readiness', 'unhealthy')
@@ -140,7 +153,7 @@ async def test_compactions_on_a_server_that_announces_none_are_derived(compat_ba
         compactions = Collector(service.on_compaction_events(ADMIN_TOKEN))
         service.connect(ADMIN_TOKEN)
         await wait_for_state(service, ADMIN_TOKEN, 'connected')
-        await asyncio.sleep(0.3)  # the deriver's first /metrics read is its baseline
+        await served_twice(compat_backend, '/metrics')  # the deriver's first /metrics read is its baseline
         await api.flush()
         await compactions.wait_for(lambda e: isinstance(e, CompactionEvent) and e.status == 'completed')
         assert [(e.kind, e.status) for e in compactions.of(CompactionEvent)] == [('flush', 'started'),
@@ -216,7 +229,7 @@ async def test_rest_polling_against_a_server_without_streams(compat_backend):
         event = await keys.wait_for(lambda e: isinstance(e, KeyChangeEvent))
         assert (event.operation, event.key, event.value) == ('put', 'seen-by-diff', 'x')
         health = Collector(service.on_health_events(ADMIN_TOKEN))
-        await asyncio.sleep(0.3)  # the deriver's first probe round is its baseline
+        await served_twice(compat_backend, '/health/startup')  # the first probe round is the baseline
         compat_backend.faults(failing_probes=['startup'])
         flip = await health.wait_for(lambda e: isinstance(e, HealthEvent))
         assert (flip.probe, flip.status, flip.derived) == ('startup', 'unhealthy', True)
@@ -302,7 +315,10 @@ async def test_a_slow_subscriber_does_not_delay_a_fast_one(backend, service):
         api.post('/keys/batch', json={'records': [{'key': f'k{i:03d}', 'value': 'v'} for i in range(200)]})
     await fast.wait_for(lambda e: isinstance(e, KeyChangeEvent) and e.key == 'k199', timeout=5)
     assert len(slow_seen) < 50  # the fast one finished while the slow one was still early on
-    await asyncio.sleep(1.0)
+    for _ in range(500):  # the slow one catches up: it was told to resync, never silently dropped
+        if any(isinstance(i, Resync) for i in slow_seen):
+            break
+        await asyncio.sleep(0.02)
     assert any(isinstance(i, Resync) for i in slow_seen)
     assert service.status(ADMIN_TOKEN).counters.dropped > 0
     assert not fast.of(Resync)
