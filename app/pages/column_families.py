@@ -7,6 +7,7 @@ from urllib.parse import quote
 from nicegui import ui
 
 from components.confirm import confirm
+from components.sizes import kb_text
 from components.states import StatePanel
 from services.api import NotOffered
 from services.events.models import CompactionEvent, KeyChangeEvent, SnapshotEvent
@@ -33,16 +34,8 @@ ACTIONS_SLOT = r'''
 CHANGES = (KeyChangeEvent, CompactionEvent, SnapshotEvent)  # writes, flushes/compactions, restores
 
 
-def size_text(kb: int) -> str:
-    if kb >= 1024 * 1024:
-        return f'{kb / 1024 / 1024:.2f} GB'
-    if kb >= 1024:
-        return f'{kb / 1024:.2f} MB'
-    return f'{kb} KB'
-
-
 def row(cf: ColumnFamily) -> dict:
-    return {'name': cf.name, 'keys': f'{cf.keys:,}', 'size': size_text(cf.size_kb), 'sst_files': cf.sst_files,
+    return {'name': cf.name, 'keys': f'{cf.keys:,}', 'size': kb_text(cf.size_kb), 'sst_files': cf.sst_files,
             'mem_records': f'{cf.mem_records:,}', 'browse': f'/keys?cf={quote(cf.name, safe="")}'}
 
 

@@ -7,6 +7,7 @@ import time
 from nicegui import ui
 
 from components.confirm import confirm
+from components.sizes import kb_text
 from components.states import StatePanel
 from services.api import NotOffered
 from services.events.models import SnapshotEvent
@@ -35,16 +36,8 @@ BROWSE_COLUMNS = [{'name': 'key', 'label': 'Key', 'field': 'key', 'align': 'left
                   {'name': 'value', 'label': 'Value', 'field': 'value', 'align': 'left'}]
 
 
-def size_text(kb: int) -> str:
-    if kb >= 1024 * 1024:
-        return f'{kb / 1024 / 1024:.2f} GB'
-    if kb >= 1024:
-        return f'{kb / 1024:.2f} MB'
-    return f'{kb} KB'
-
-
 def row(snapshot: Snapshot) -> dict:
-    return {'id': snapshot.id, 'name': snapshot.name, 'size': size_text(snapshot.size_kb),
+    return {'id': snapshot.id, 'name': snapshot.name, 'size': kb_text(snapshot.size_kb),
             'files': snapshot.file_count,
             'created': time.strftime('%d/%m/%y %H:%M', time.localtime(snapshot.created_at / 1e9)),
             'status': snapshot.status.capitalize()}
