@@ -14,7 +14,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute
 
 from .core import Backend
-from .http import ApiError
+from .features import install_features
+from .http import ApiError, bind_token
 from .routes import admin, extensions, faults, graphql, keys, notes, streams
 from .routes.streams import SyncHub
 from .tokens import TokenExpired, TokenInvalid
@@ -40,17 +41,27 @@ class ApexAuthMiddleware:
             return
         response = self._check(scope)
         if response is not None:
-            if scope['type'] == 'websocket':
-                await send({'type': 'websocket.http.response.start', 'status': response.status_code,
-                            'headers': response.raw_headers})
-                await send({'type': 'websocket.http.response.body', 'body': response.body})
-            else:
-                await response(scope, receive, send)
+            await self._refuse(scope, receive, send, response)
             return
         self.backend.requests[scope['path']] += 1
+        for guard in self.backend.request_guards:  # access policies, quotas (backend/features)
+            refused = guard(scope, scope.get('apex_token'))
+            if refused is not None:
+                await self._refuse(scope, receive, send, refused)
+                return
+        bind_token(scope.get('apex_token'))
         if self.backend.faults.slow_ms and scope['type'] == 'http':
             await asyncio.sleep(self.backend.faults.slow_ms / 1000)
         await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _refuse(scope, receive, send, response: Response) -> None:
+        if scope['type'] == 'websocket':
+            await send({'type': 'websocket.http.response.start', 'status': response.status_code,
+                        'headers': response.raw_headers})
+            await send({'type': 'websocket.http.response.body', 'body': response.body})
+        else:
+            await response(scope, receive, send)
 
     def _raw_token(self, scope) -> str | None:
         headers = dict(scope.get('headers') or [])
@@ -88,7 +99,7 @@ class ApexAuthMiddleware:
 def create_app(backend: Backend) -> Starlette:
     routes: list[BaseRoute] = [*keys.routes, *admin.routes, *graphql.routes, *notes.routes, *streams.routes]
     if not backend.config.compat:
-        routes.extend([*streams.poll_routes, *extensions.routes])
+        routes.extend([*streams.poll_routes, *extensions.routes, *install_features(backend)])
     if backend.config.dev_faults:
         routes.extend(faults.routes)
 

@@ -8,6 +8,7 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from .config import BackendConfig
@@ -42,6 +43,11 @@ class Backend:
         self.sync: Any = None  # the /ws/sync hub, attached by the app
         self.sessions = Sessions(lambda token_id: self.tokens.get(token_id) is not None)  # ended on revoke
         self.regex = RegexMatcher(config.regex_budget_secs)  # regex search in killable worker processes
+        # extension points of backend/features (see its docstring)
+        self._feature_states: dict[str, Any] = {}
+        self.request_guards: list[Callable[[dict, Any], Any]] = []
+        self.write_guards: list[Callable[[str, list[tuple[str, str | None, int | None]]], None]] = []
+        self.feature_tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._bootstrap_admin()
 
     # -- start/stop --------------------------------------------------------------------------------
@@ -67,6 +73,7 @@ class Backend:
 
         self.probe_status = {name: self.probe(name)[0] for name in PROBES}
         self._tasks = [asyncio.create_task(health_monitor(self)), asyncio.create_task(compaction_monitor(self))]
+        self._tasks.extend(asyncio.create_task(factory()) for factory in self.feature_tasks)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -85,12 +92,24 @@ class Backend:
             log.info('token %s revoked; ended %d open stream(s)', token_id, ended)
         return True
 
+    def feature_state(self, name: str, factory: Callable[[], Any]) -> Any:
+        """A feature's state object, made on first use (one per backend)."""
+        if name not in self._feature_states:
+            self._feature_states[name] = factory()
+        return self._feature_states[name]
+
+    def publish_feature(self, feature: str, name: str, data: dict[str, Any]) -> None:
+        """A `feature_event` (webhook delivered, message published, ...) on every event stream."""
+        self.bus.publish('feature_event', {'feature': feature, 'name': name, 'data': data})
+
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
 
     # -- writes ------------------------------------------------------------------------------------
     def write(self, items: list[tuple[str, str | None, int | None]], cf: str = DEFAULT_CF) -> None:
         """Apply puts (value str) and deletes (value None) atomically, then announce each one."""
+        for guard in self.write_guards:  # quotas, backpressure, plugins: may refuse the whole write
+            guard(cf, items)
         encoded = [(k.encode(), None if v is None else v.encode(), ttl) for k, v, ttl in items]
         self.store.write(cf, encoded)
         puts = sum(1 for _, raw, _ in encoded if raw is not None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -94,6 +95,19 @@ async def read_body(request: Request, model: type[M], limit: int) -> M:
         raise plain_error(400, f'Json deserialize error: {where}: {first.get("msg")}') from None
     except json.JSONDecodeError as exc:
         raise plain_error(400, f'Json deserialize error: {exc}') from None
+
+
+_CURRENT_TOKEN: ContextVar[ApiToken | None] = ContextVar('apex_current_token', default=None)
+
+
+def bind_token(token: ApiToken | None) -> None:
+    """Remember the request's token for code that sees no request (write guards of backend/features)."""
+    _CURRENT_TOKEN.set(token)
+
+
+def current_token() -> ApiToken | None:
+    """The token of the request being served (None with `--no-auth` or outside a request)."""
+    return _CURRENT_TOKEN.get()
 
 
 def token_of(conn: Request | Any) -> ApiToken | None:

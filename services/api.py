@@ -471,6 +471,20 @@ class ApexApi:
         raise_for(response, 'GraphQL')
         raise ServerError('GraphQL: the server did not answer with GraphQL JSON')
 
+    async def call(self, method: str, path: str, what: str, *, body: Any = None,
+                   params: dict[str, Any] | None = None) -> Any:
+        """Any route's JSON (either envelope unwrapped), for the feature services in `services/features/`.
+
+        NotOffered when the server lacks the route (404 without detail, or 405); `what` starts every
+        error message. Validate the answer with a pydantic model at the call site.
+        """
+        kwargs: dict[str, Any] = {}
+        if body is not None:
+            kwargs['json'] = body
+        if params:
+            kwargs['params'] = {name: value for name, value in params.items() if value is not None}
+        return await self._offered(method, path, what, **kwargs)
+
     async def read_json(self, path: str, what: str) -> Any:
         """Any GET route's JSON (either envelope unwrapped): for read-only views of routes without a page."""
         return await self._json('GET', path, what)

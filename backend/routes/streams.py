@@ -30,7 +30,8 @@ MAX_POLL_WAIT = 30.0
 MAX_BATCH_FRAMES = 256
 
 
-EVENT_TYPES = frozenset({'key_change', 'compaction_status', 'health_change', 'snapshot_event', 'sync_event'})
+EVENT_TYPES = frozenset({'key_change', 'compaction_status', 'health_change', 'snapshot_event', 'sync_event',
+                         'feature_event'})
 KEY_OPERATIONS = frozenset({'put', 'delete', 'delete_prefix'})
 
 

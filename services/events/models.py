@@ -65,6 +65,19 @@ class SnapshotEvent(_Event):
     snapshot: dict[str, Any] | None = None
 
 
+class FeatureEvent(_Event):
+    """Something an extension of the embedded backend did (a webhook delivered, a message published).
+
+    `feature` names the extension (`webhooks`, `pubsub`, ...), `name` what happened; `data` is typed
+    by the page that reads it. Real ApexStore servers send none.
+    """
+
+    type: Literal['feature_event'] = 'feature_event'
+    feature: str
+    name: str
+    data: dict[str, Any] = {}
+
+
 class ConnectedEvent(_Event):
     type: Literal['connected'] = 'connected'
     message: str | None = None
@@ -83,11 +96,11 @@ class ResyncRequiredEvent(_Event):
 
 
 ServerEvent = Annotated[
-    KeyChangeEvent | CompactionEvent | HealthEvent | SyncEvent | SnapshotEvent | ConnectedEvent | LagEvent
-    | ResyncRequiredEvent,
+    KeyChangeEvent | CompactionEvent | HealthEvent | SyncEvent | SnapshotEvent | FeatureEvent | ConnectedEvent
+    | LagEvent | ResyncRequiredEvent,
     Field(discriminator='type'),
 ]
-DOMAIN_EVENTS = (KeyChangeEvent, CompactionEvent, HealthEvent, SyncEvent, SnapshotEvent)
+DOMAIN_EVENTS = (KeyChangeEvent, CompactionEvent, HealthEvent, SyncEvent, SnapshotEvent, FeatureEvent)
 
 
 class Resync(BaseModel):
