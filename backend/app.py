@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
@@ -50,9 +51,36 @@ class ApexAuthMiddleware:
                 await self._refuse(scope, receive, send, refused)
                 return
         bind_token(scope.get('apex_token'))
-        if self.backend.faults.slow_ms and scope['type'] == 'http':
-            await asyncio.sleep(self.backend.faults.slow_ms / 1000)
-        await self.app(scope, receive, send)
+        async with contextlib.AsyncExitStack() as stack:
+            for limiter in self.backend.request_limiters:  # backpressure: may wait, or refuse
+                refused = await stack.enter_async_context(limiter(scope, scope.get('apex_token')))
+                if refused is not None:
+                    await self._refuse(scope, receive, send, refused)
+                    return
+            if self.backend.faults.slow_ms and scope['type'] == 'http':
+                await asyncio.sleep(self.backend.faults.slow_ms / 1000)
+            if not self.backend.request_observers or scope['type'] != 'http':
+                await self.app(scope, receive, send)
+                return
+            await self._observed(scope, receive, send)
+
+    async def _observed(self, scope, receive, send) -> None:
+        """Serve the request, then tell the observers (telemetry, quotas) its status and duration."""
+        started = time.perf_counter()
+        status = 500
+
+        async def send_noting_status(message) -> None:
+            nonlocal status
+            if message['type'] == 'http.response.start':
+                status = message['status']
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            elapsed = time.perf_counter() - started
+            for observe in self.backend.request_observers:
+                observe(scope, status, elapsed)
 
     @staticmethod
     async def _refuse(scope, receive, send, response: Response) -> None:

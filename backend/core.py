@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
 from collections import Counter
-from pathlib import Path
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from .config import BackendConfig
@@ -48,6 +49,8 @@ class Backend:
         self.request_guards: list[Callable[[dict, Any], Any]] = []
         self.write_guards: list[Callable[[str, list[tuple[str, str | None, int | None]]], None]] = []
         self.feature_tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self.request_limiters: list[Callable[[dict, Any], contextlib.AbstractAsyncContextManager[Any]]] = []
+        self.request_observers: list[Callable[[dict, int, float], None]] = []
         self._bootstrap_admin()
 
     # -- start/stop --------------------------------------------------------------------------------

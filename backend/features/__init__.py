@@ -11,6 +11,11 @@ module may define:
   - `backend.write_guards.append(guard)`: `guard(cf, items)` runs before every write with the
     `(key, value | None, ttl)` items; it raises `backend.http.ApiError` to refuse the whole write
     (the caller's token is `backend.http.current_token()`);
+  - `backend.request_limiters.append(limiter)`: `limiter(scope, token)` is an async context manager
+    entered around every authenticated request (after the guards); it may wait (a concurrency limit)
+    and yields None to let the request run or a Response to refuse it;
+  - `backend.request_observers.append(observer)`: `observer(scope, status, seconds)` after every HTTP
+    request (request log, latency, usage);
   - `backend.feature_tasks.append(factory)`: `factory() -> coroutine` started with the backend and
     cancelled when it stops;
   - `backend.publish_feature(feature, name, data)`: a `feature_event` on every event stream.
