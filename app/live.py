@@ -3,8 +3,10 @@
 Events change a view's model at once (cheap dict work); the view's `render` sends what changed
 (a row patch, appended feed items) at most once per frame:
 - an event on an idle view renders on the next loop turn (leading edge: no waiting);
-- while events keep coming, renders are at least `frame` apart (20 ms; NiceGUI's outbox then
-  carries the whole frame's changes in one message);
+- while events keep coming, renders average at most one per `frame` (20 ms; NiceGUI's outbox then
+  carries the whole frame's changes in one message). The budget is a bucket of `FRAME_CREDIT`
+  renders refilled one per frame, not a fixed spacing: events that come about once a frame with
+  some jitter (50 writes/s) still render at once instead of waiting out the rest of a frame;
 - while a burst lasts (a smoothed rate above `burst_rate` events/s), renders back off to one per
   `burst_frame` (< 10/s), so a flood of writes never floods the browser;
 - the last state always wins: a render reads the model, not the events.
@@ -26,9 +28,10 @@ from services.runtime import reclaim_memory
 log = logging.getLogger(__name__)
 
 FRAME_SECS = 0.02
-BURST_FRAME_SECS = 0.15  # ~7 renders/s: with a view's slower parts (chart, stats) still ≤ 10 DOM updates/s
+BURST_FRAME_SECS = 0.25  # 4 renders/s: a render can touch the DOM in 2–3 places and a view must stay ≤ 10 updates/s
 BURST_RATE = 500.0  # events/s (smoothed) above which a view counts as flooded
 RATE_SMOOTHING = 0.3  # weight of the newest frame in the smoothed event rate
+FRAME_CREDIT = 2.0  # renders a view may do back to back before it has to wait for its frame
 
 
 class FrameBudget:
@@ -45,6 +48,7 @@ class FrameBudget:
         self.closed = False
         self._marks = 0
         self._last = float('-inf')
+        self._credit = FRAME_CREDIT  # renders available now (refilled one per frame, up to FRAME_CREDIT)
         self._handle: asyncio.Handle | None = None
         self._later: asyncio.TimerHandle | None = None
         self._later_at = float('inf')  # kept here: uvloop's short timers have no .when()
@@ -62,11 +66,20 @@ class FrameBudget:
         self._marks += events
         if self._handle is not None or self.closed:
             return
-        wait = self._last + (self.burst_frame if self.bursting else self.frame) - self._loop.time()
+        wait = self._wait(self._loop.time())
         if wait > 0:
             self._handle = self._loop.call_later(wait, self._fire)
         else:
             self._handle = self._loop.call_soon(self._fire)  # after the rest of this batch is applied
+
+    def _credit_at(self, now: float) -> float:
+        return min(FRAME_CREDIT, self._credit + (now - self._last) / self.frame)
+
+    def _wait(self, now: float) -> float:
+        """Seconds until the next render may go: a burst spaces renders, otherwise the bucket decides."""
+        if self.bursting:
+            return self._last + self.burst_frame - now
+        return (1.0 - self._credit_at(now)) * self.frame
 
     def _fire(self) -> None:
         self._handle = None
@@ -79,6 +92,7 @@ class FrameBudget:
         now = self._loop.time()
         newest = self._marks / max(now - self._last, self.frame)
         self.rate += RATE_SMOOTHING * (newest - self.rate)  # one busy frame does not make a burst
+        self._credit = max(0.0, self._credit_at(now) - 1.0)
         self._marks = 0
         self._last = now
         self.renders += 1

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -638,6 +639,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         'this repository)')
     parser.add_argument('--scenario', choices=[*SCENARIOS, 'all'], default='all')
     parser.add_argument('--quick', action='store_true', help='small sizes, for a smoke test only')
+    parser.add_argument('--tabs', type=int, nargs='+', help='latency: tab counts to run (default 1 10)')
+    parser.add_argument('--rates', type=int, nargs='+', help='latency: writes/s to run (default 50 200)')
     parser.add_argument('--out', type=Path, help='also write the raw results as JSON here (scenarios already in '
                         'the file are kept, so scenarios can be recorded one by one)')
     return parser.parse_args(argv)
@@ -651,6 +654,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     logging.getLogger('httpx').setLevel(logging.WARNING)
     cfg = Config.quick() if args.quick else Config()
+    if args.tabs:
+        cfg = dataclasses.replace(cfg, tabs=tuple(args.tabs))
+    if args.rates:
+        cfg = dataclasses.replace(cfg, rates=tuple(args.rates))
     names = list(SCENARIOS) if args.scenario == 'all' else [args.scenario]
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out and args.out.exists() else {}
     results.update(console_dir=str(args.console_dir.resolve()), quick=args.quick)
