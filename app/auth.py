@@ -30,6 +30,7 @@ from starlette.requests import Request
 from services.api import ApexApi, AuthFailed, PermissionDenied
 from services.events import event_service
 from services.events.models import CompactionEvent
+from services.offered import route_probe
 from services.settings import LOOPBACK_NAMES, settings
 
 from .security import drop_browser_storage, is_local_request, renew_browser_id, sweep_browser_storage
@@ -111,6 +112,7 @@ async def open_session(token: str) -> Session:
         await api.close()
         raise
     event_service().connect(token)
+    route_probe.forget(api.base_url)  # a sign-in asks the server again which optional pages it has
     return Session(token, identity_for(token), api, can_read)
 
 

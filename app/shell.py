@@ -10,10 +10,13 @@ from html import escape
 from urllib.parse import quote
 
 from fastapi.responses import RedirectResponse
-from nicegui import app, ui
+from nicegui import app, background_tasks, ui
+from nicegui.elements.mixins.text_element import TextElement
 
 from components.connection_badge import ConnectionBadge
+from components.outage_banner import OutageBanner
 from services.events.models import ConnectionStatus
+from services.offered import route_probe
 
 from .auth import current_session, sign_out
 from .context import PageContext, notify
@@ -24,7 +27,8 @@ VERSION = '0.1.0'
 NAV: list[tuple[str, list[tuple[str, str, str]]]] = [
     ('General', [('Dashboard', '/dashboard', 'dashboard'), ('Statistics', '/stats', 'query_stats'),
                  ('Health', '/health', 'monitor_heart'), ('Resilience', '/resilience', 'shield')]),
-    ('Data', [('Key Explorer', '/keys', 'key'), ('Feature Flags', '/features', 'flag'),
+    ('Data', [('Key Explorer', '/keys', 'key'), ('Workbench', '/workbench', 'terminal'),
+              ('Feature Flags', '/features', 'flag'),
               ('Column Families', '/column-families', 'view_column'),
               ('SQL Runner', '/sql-runner', 'terminal'), ('GraphQL Playground', '/graphql', 'hub'),
               ('Vector Search', '/vector-search', 'scatter_plot'), ('Bulk Import', '/bulk-import', 'upload_file')]),
@@ -42,6 +46,20 @@ NAV: list[tuple[str, list[tuple[str, str, str]]]] = [
                ('Quotas', '/quotas', 'data_usage'), ('CI/CD', '/cicd', 'build')]),
 ]
 
+# route -> the GET route its page reads first, for pages a real ApexStore server may lack (probed once per
+# server: the navigation groups the pages whose route is missing under "Not on this server")
+NEEDS: dict[str, str] = {
+    '/resilience': '/admin/circuit_breakers', '/sql-runner': '/query', '/vector-search': '/vector/indexes',
+    '/replication': '/admin/replication', '/chaos': '/admin/chaos', '/backpressure': '/admin/backpressure',
+    '/data-scrubber': '/admin/scrubber', '/webhooks': '/admin/webhooks', '/pubsub': '/pubsub/topics',
+    '/data-sync': '/admin/sync', '/wasm-plugins': '/admin/wasm', '/access-control': '/admin/policies',
+    '/server-config': '/admin/config', '/telemetry': '/admin/telemetry', '/quotas': '/admin/quotas',
+    '/cicd': '/admin/cicd',
+}
+NOT_HERE = 'Not on this server'
+THEMES = {'system': (None, 'brightness_auto', 'Theme: follows the system'),
+          'dark': (True, 'dark_mode', 'Theme: dark'), 'light': (False, 'light_mode', 'Theme: light')}
+
 CSS = '''
 :root { --accent: #f97316; }
 body { font-family: Inter, system-ui, sans-serif; }
@@ -50,6 +68,20 @@ body { font-family: Inter, system-ui, sans-serif; }
 .body--dark .q-card { background: #1a1e2a; }
 .body--dark .q-drawer { background: #13161e; }
 .q-header { color: #0f172a; }
+/* contrast >= 4.5:1 for text in both themes: Quasar's brand colours are darkened for white text on them,
+   and lightened where they are text on the dark background */
+.body--dark .text-primary { color: #fb923c !important; }
+.body--dark .text-positive { color: #4ade80 !important; }
+.body--dark .text-negative { color: #f87171 !important; }
+.body--dark .text-info { color: #93c5fd !important; }
+.body--dark .text-warning { color: #fbbf24 !important; }
+.body--dark .text-gray-500 { color: #9ca3af; }
+.body--light .text-gray-400 { color: #6b7280; }
+.skip-link { position: absolute; left: -10000px; top: .5rem; z-index: 10000; padding: .5rem 1rem;
+             background: #fff; color: #111; border-radius: .25rem; }
+.skip-link:focus { left: .5rem; }
+.nav-absent { opacity: .6; }
+.nav-needs { font-size: .7rem; }
 .body--dark .q-header { color: #f1f5f9; }
 .row-flash td { animation: flash 1.5s ease-out; }
 .row-new td { animation: flash-new 1.5s ease-out; }
@@ -63,75 +95,134 @@ body { font-family: Inter, system-ui, sans-serif; }
 '''
 
 
-def apply_theme() -> None:
-    ui.colors(primary='#f97316', positive='#22c55e', negative='#ef4444', info='#3b82f6', warning='#f59e0b')
+def apply_theme() -> ui.dark_mode:
+    # white text on these is >= 4.5:1 (the Angular orange #f97316 was 2.8:1, its green badge 2.3:1)
+    ui.colors(primary='#c2410c', positive='#15803d', negative='#b91c1c', info='#1d4ed8', warning='#b45309')
     ui.add_css(CSS)
-    app.storage.user.setdefault('dark', True)  # dark by default, like the Angular app
-    ui.dark_mode().bind_value(app.storage.user, 'dark')
+    app.storage.user.setdefault('theme', 'system')  # follows the OS until the user picks one
+    return ui.dark_mode(THEMES.get(app.storage.user['theme'], THEMES['system'])[0])
 
 
-def _toggle_theme() -> None:
-    app.storage.user['dark'] = not app.storage.user.get('dark', True)
+class Heading(TextElement):
+    """The page's one <h1>."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(tag='h1', text=text)
 
 
-def nav_html(current: str) -> str:
+def _nav_link(label: str, route: str, icon: str, current: str, needs: str | None = None) -> str:
+    active = ' text-primary bg-orange-500/10' if route == current else ''
+    current_attr = ' aria-current="page"' if route == current else ''
+    absent = ' nav-absent' if needs else ''
+    hint = (f'<span class="nav-needs block text-gray-500">needs GET {escape(needs)}</span>' if needs else '')
+    title = f' title="{escape(label)} needs GET {escape(needs)}, which this server does not offer"' if needs else ''
+    return (f'<a href="{escape(route)}" class="nav-link flex items-center gap-3 px-4 py-1 no-underline '
+            f'text-inherit{active}{absent}"{current_attr}{title}><i class="q-icon notranslate material-icons '
+            f'text-base" aria-hidden="true">{escape(icon)}</i><span class="text-sm">{escape(label)}{hint}</span></a>')
+
+
+def nav_html(current: str, absent: frozenset[str] = frozenset()) -> str:
     """The navigation as one static HTML block: ~140 elements per tab become one (memory, first paint).
 
-    Only constants from NAV go in (no user data), escaped all the same.
+    Only constants from NAV go in (no user data), escaped all the same. Routes in `absent` (the
+    server lacks what they need) move to a last, greyed group that names the missing route.
     """
-    parts = []
+    parts = ['<nav aria-label="Pages">']
+    missing = []
     for group, items in NAV:
-        parts.append(f'<div class="px-4 pt-3 text-xs uppercase tracking-wide text-gray-500">{escape(group)}</div>')
-        for label, route, icon in items:
-            active = ' text-primary bg-orange-500/10' if route == current else ''
-            parts.append(
-                f'<a href="{escape(route)}" class="nav-link flex items-center gap-3 px-4 py-1 no-underline '
-                f'text-inherit{active}"><i class="q-icon notranslate material-icons text-base" aria-hidden="true">'
-                f'{escape(icon)}</i><span class="text-sm">{escape(label)}</span></a>')
+        present = [item for item in items if item[1] not in absent]
+        missing += [item for item in items if item[1] in absent]
+        if present:
+            parts.append(f'<div class="px-4 pt-3 text-xs uppercase tracking-wide text-gray-500">{escape(group)}</div>')
+        parts += [_nav_link(label, route, icon, current) for label, route, icon in present]
+    if missing:
+        parts.append(f'<div class="px-4 pt-3 text-xs uppercase tracking-wide text-gray-500">{NOT_HERE}</div>')
+        parts += [_nav_link(label, route, icon, current, NEEDS.get(route, route)) for label, route, icon in missing]
+    parts.append('</nav>')
     return ''.join(parts)
 
 
+def absent_routes(server: str) -> frozenset[str]:
+    known = route_probe.known(server) or {}
+    return frozenset(route for route, offered in known.items() if not offered)
+
+
 def _drawer(ctx: PageContext) -> ui.left_drawer:
-    with ui.left_drawer(value=True).classes('p-0') as drawer:
+    # closed below 1024 px (Quasar's show-if-above), open beside the page above it
+    with ui.left_drawer(value=None).props('breakpoint=1024').classes('p-0') as drawer:
         with ui.row().classes('items-center gap-2 px-4 py-3'):
-            ui.icon('bolt', size='md').classes('text-primary')
+            ui.icon('bolt', size='md').classes('text-primary').props('aria-hidden=true')
             ui.label('ApexStore').classes('text-lg font-bold')
             ui.badge(f'v{VERSION}', color='primary')
-        ui.html(nav_html(ctx.route), sanitize=False).classes('w-full').mark('nav')
+        nav = ui.html(nav_html(ctx.route, absent_routes(ctx.api.base_url)), sanitize=False).classes('w-full') \
+            .mark('nav')
+    if route_probe.known(ctx.api.base_url) is None:
+        background_tasks.create(_regroup_nav(ctx, nav), name='probe routes')
     return drawer
 
 
-def _header(title: str, ctx: PageContext, drawer: ui.left_drawer) -> ConnectionBadge:
-    with ui.header().classes('items-center justify-between bg-transparent backdrop-blur border-b border-gray-700'):
-        with ui.row().classes('items-center gap-2'):
-            ui.button(icon='menu', on_click=drawer.toggle).props('flat round dense')
-            ui.label(title).classes('text-lg font-semibold').mark('page-title')
-        with ui.row().classes('items-center gap-2'):
+async def _regroup_nav(ctx: PageContext, nav: ui.html) -> None:
+    """Ask the server once which optional routes it has; regroup this tab's navigation if some are missing."""
+    answers = await route_probe.probe(ctx.api, NEEDS)
+    if answers and not all(answers.values()) and not nav.client.is_deleted:
+        nav.set_content(nav_html(ctx.route, absent_routes(ctx.api.base_url)))
+
+
+def _theme_menu(dark: ui.dark_mode) -> None:
+    choice = app.storage.user.get('theme', 'system')
+    button = ui.button(icon=THEMES.get(choice, THEMES['system'])[1]).props('flat round dense aria-label="Theme"') \
+        .mark('theme-toggle')
+    button.tooltip('Theme: system, dark or light')
+
+    def pick(name: str) -> None:
+        app.storage.user['theme'] = name
+        dark.value = THEMES[name][0]
+        button.props(f'icon={THEMES[name][1]}')
+
+    with button, ui.menu():
+        for name, (_value, icon, label) in THEMES.items():
+            with ui.menu_item(on_click=lambda _e, name=name: pick(name)).mark(f'theme-{name}'):
+                with ui.row().classes('items-center gap-2 no-wrap'):
+                    ui.icon(icon).props('aria-hidden=true')
+                    ui.label(label)
+
+
+def _header(title: str, ctx: PageContext, drawer: ui.left_drawer, dark: ui.dark_mode) -> ConnectionBadge:
+    with ui.header().classes('items-center justify-between no-wrap bg-transparent backdrop-blur border-b '
+                             'border-gray-700'):
+        with ui.row().classes('items-center gap-2 no-wrap min-w-0'):
+            ui.link('Skip to main content', '#main-content').classes('skip-link')
+            ui.button(icon='menu', on_click=drawer.toggle).props('flat round dense aria-label="Navigation"')
+            Heading(title).classes('text-lg font-semibold m-0 truncate').mark('page-title')
+        with ui.row().classes('items-center gap-2 no-wrap'):
             badge = ConnectionBadge(ctx.reconnect_now, ctx.status)
-            ui.label(ctx.session.identity).classes('text-sm text-gray-400').mark('identity')
-            ui.button(icon='contrast', on_click=_toggle_theme).props('flat round dense') \
-                .tooltip('Dark/light theme').mark('theme-toggle')
-            ui.button('Sign out', icon='logout', on_click=_sign_out).props('flat dense no-caps')
+            ui.label(ctx.session.identity).classes('text-sm text-gray-400 max-lg:hidden').mark('identity')
+            _theme_menu(dark)
+            ui.button('Sign out', icon='logout', on_click=_sign_out).props('flat dense no-caps').mark('sign-out')
     return badge
 
 
 @contextmanager
 def frame(title: str, ctx: PageContext):
     """Header with title, live badge, identity, theme toggle and sign out; nav drawer with six groups."""
-    apply_theme()
+    dark = apply_theme()
     if ctx.embed:
         with ui.column().classes('w-full p-3 gap-3'):
             with ui.row().classes('w-full items-center justify-between'):
-                ui.label(title).classes('text-lg font-semibold')
+                Heading(title).classes('text-lg font-semibold m-0')
                 badge = ConnectionBadge(ctx.reconnect_now, ctx.status)
+            banner = OutageBanner(ctx.reconnect_now)
             yield
     else:
-        badge = _header(title, ctx, _drawer(ctx))
-        with ui.column().classes('w-full max-w-[1400px] mx-auto p-4 gap-4'):
+        badge = _header(title, ctx, _drawer(ctx), dark)
+        banner = OutageBanner(ctx.reconnect_now)
+        with ui.column().classes('w-full max-w-[1400px] mx-auto p-4 max-sm:p-2 gap-4') \
+                .props('id=main-content role=main tabindex=-1'):
             yield
 
     def on_status(status: ConnectionStatus) -> None:
         badge.show(status)
+        banner.show(status)
         if status.state == 'auth_failed':
             notify('The API token was refused (revoked or expired). Please sign in again; '
                    'your unsaved input is kept.', 'error')

@@ -174,6 +174,11 @@ class ApexApi:
         self.on_admin_action = on_admin_action or (lambda event: None)
         self.gate = gate  # why no request may carry the token right now (an embedded backend restarting), or None
 
+    @property
+    def base_url(self) -> str:
+        """The server this client talks to (no credential in it)."""
+        return self._base_url
+
     async def close(self) -> None:
         await self._client.aclose()
 

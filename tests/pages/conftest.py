@@ -53,5 +53,12 @@ def element(user: User, marker: str):
     return next(iter(found))
 
 
+def hidden_or_not(user: User, marker: str):
+    """An element by marker even while it is hidden (`element` finds visible ones only)."""
+    found = [e for e in user.client.elements.values() if marker in e._markers]
+    assert found, f'no element marked {marker!r}'
+    return found[0]
+
+
 def badge_state(user: User) -> str:
     return element(user, 'connection-badge').props.get('data-status', '')

@@ -9,7 +9,7 @@ from nicegui.testing import User
 from app.pages.key_explorer import MAX_ROWS
 from services.events import event_service
 from tests.conftest import ADMIN_TOKEN, admin_client
-from tests.pages.conftest import badge_state, element, eventually, sign_in
+from tests.pages.conftest import badge_state, element, eventually, hidden_or_not, sign_in
 
 
 async def burst(backend, count: int, prefix: str = 'burst', value: str = 'v') -> None:
@@ -19,11 +19,6 @@ async def burst(backend, count: int, prefix: str = 'burst', value: str = 'v') ->
             numbers = range(start, min(count, start + 1000))
             records = [{'key': f'{prefix}:{i:05d}', 'value': f'{value}{i}'} for i in numbers]
             assert (await other.post('/keys/batch', json={'records': records})).status_code == 200
-
-
-def hidden_or_not(user: User, marker: str):
-    """An element by marker even while it is hidden (an empty key grid is)."""
-    return next(e for e in user.client.elements.values() if marker in e._markers)
 
 
 async def open_live(user: User, route: str) -> None:

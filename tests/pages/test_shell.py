@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 
+from nicegui import ui
 from nicegui.testing import User
 
 from services.events import event_service
 from tests.conftest import ADMIN_TOKEN, admin_client
-from tests.pages.conftest import badge_state, element, eventually, sign_in
+from tests.pages.conftest import badge_state, element, eventually, hidden_or_not, sign_in
 
 
 async def test_components_react_to_events(console_backend, user: User):
@@ -45,15 +46,19 @@ async def test_embed_mode_renders_the_page_without_the_shell(console_backend, us
     await user.should_not_see('Feature Flags')
 
 
-async def test_theme_choice_is_remembered(console_backend, user: User):
+async def test_the_theme_follows_the_system_until_the_user_picks_one_which_is_remembered(console_backend, user: User):
     await sign_in(user)
     from nicegui import app
 
-    assert app.storage.user.get('dark') is True
+    assert app.storage.user.get('theme') == 'system'
+    assert element(user, 'theme-toggle').props['icon'] == 'brightness_auto'
     user.find(marker='theme-toggle').click()
-    await eventually(lambda: app.storage.user.get('dark') is False)
+    user.find(marker='theme-light').click()
+    await eventually(lambda: app.storage.user.get('theme') == 'light')
+    assert element(user, 'theme-toggle').props['icon'] == 'light_mode'
     await user.open('/health')
-    await eventually(lambda: app.storage.user.get('dark') is False)
+    assert element(user, 'theme-toggle').props['icon'] == 'light_mode', 'the choice outlives the page'
+    assert user.find(ui.dark_mode).elements.pop().value is False
 
 
 async def test_a_revoked_token_sends_the_user_to_login_keeping_unsaved_input(console_backend, user: User):
@@ -77,9 +82,42 @@ async def test_a_revoked_token_sends_the_user_to_login_keeping_unsaved_input(con
     assert element(user, 'insert-value').value == 'typed but not saved'
 
 
-async def test_pages_whose_routes_the_server_lacks_say_so(console_backend, user: User):
-    await sign_in(user, next_page='/webhooks')
-    await user.should_see('Webhooks is not offered by this server.', retries=50)
+async def test_pages_a_real_server_lacks_are_grouped_apart_naming_the_route_they_need(console_compat_backend,
+                                                                                      user: User):
+    await sign_in(user, next_page='/dashboard')
+    await eventually(lambda: 'Not on this server' in element(user, 'nav').content, timeout=15,
+                     message='the navigation should regroup once the server was asked')
+    nav = element(user, 'nav').content
+    present, absent = nav.split('Not on this server')
+    assert 'needs GET /admin/webhooks' in absent and '>Webhooks' in absent
+    assert '>Webhooks' not in present and '>Dashboard' in present and '>Key Explorer' in present
+    await user.open('/webhooks')
+    await user.should_see('not offered by this server', retries=50)
+
+
+async def test_every_page_has_one_heading_a_skip_link_and_a_navigation_landmark(console_backend, user: User):
+    await sign_in(user, next_page='/keys')
+    headings = [e for e in user.client.elements.values() if e.tag == 'h1']
+    assert [h.text for h in headings] == ['Key Explorer']
+    assert user.find('Skip to main content').elements.pop().props['href'] == '#main-content'
+    assert '<nav aria-label="Pages">' in element(user, 'nav').content
+    assert 'aria-current="page"' in element(user, 'nav').content
+    main = [e for e in user.client.elements.values() if e.props.get('id') == 'main-content']
+    assert main and main[0].props.get('role') == 'main'
+
+
+async def test_a_banner_says_the_server_is_gone_and_goes_away_when_it_is_back(console_backend, user: User):
+    await sign_in(user, next_page='/dashboard')
+    await eventually(lambda: badge_state(user) == 'connected')
+    assert not hidden_or_not(user, 'outage-banner').visible
+    console_backend.stop()
+    await eventually(lambda: hidden_or_not(user, 'outage-banner').visible, timeout=15,
+                     message='a page-wide banner should say the server is gone')
+    assert 'cannot be reached' in element(user, 'outage-text').text
+    assert 'Reconnect now' in [getattr(e, 'text', '') for e in user.find(marker='outage-reconnect').elements]
+    console_backend.start()
+    await eventually(lambda: not hidden_or_not(user, 'outage-banner').visible, timeout=20,
+                     message='the banner should go once the server is back')
 
 
 async def test_the_token_never_reaches_the_page(console_backend, user: User):

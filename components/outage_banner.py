@@ -1,0 +1,52 @@
+"""The page-wide banner that says the server is gone, what the console is doing, and what to do."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from nicegui import ui
+
+from services.events.models import ConnectionStatus
+
+OUTAGE_STATES = ('reconnecting', 'disconnected')
+
+
+def outage_text(status: ConnectionStatus, now: float | None = None) -> str | None:
+    """The banner's words for a status, or None while the server is reachable."""
+    if status.state not in OUTAGE_STATES or (status.state == 'disconnected' and not status.last_failure):
+        return None
+    now = now or time.time()
+    retry = ''
+    if status.state == 'reconnecting' and status.next_retry_at:
+        retry = f' Next attempt in {max(0, round(status.next_retry_at - now))} s.'
+    cause = f' ({status.last_failure})' if status.last_failure else ''
+    notice = f' {status.notice}' if status.notice else ''
+    return (f'The ApexStore server cannot be reached{cause}. Live updates are paused and actions will fail '
+            f'until it is back; the console keeps trying and catches up on its own.{retry}{notice} '
+            'Check that the server is running, then press Reconnect now.')
+
+
+class OutageBanner:
+    """Hidden while connected; knows nothing about the backend (it is told the status)."""
+
+    def __init__(self, on_reconnect: Callable[[], None]) -> None:
+        with ui.row().classes('w-full items-center gap-3 px-4 py-2 bg-negative text-white no-wrap') \
+                .props('role=alert') as self.row:
+            ui.icon('cloud_off').props('aria-hidden=true')
+            self.label = ui.label('').classes('grow text-sm').mark('outage-text')
+            ui.button('Reconnect now', on_click=on_reconnect).props('flat dense no-caps color=white') \
+                .mark('outage-reconnect')
+        self.row.mark('outage-banner')
+        self.row.set_visibility(False)
+
+    def show(self, status: ConnectionStatus) -> None:
+        text = outage_text(status)
+        if text is None:
+            if self.row.visible:
+                self.row.set_visibility(False)
+            return
+        if self.label.text != text:
+            self.label.text = text
+        if not self.row.visible:
+            self.row.set_visibility(True)
