@@ -53,6 +53,13 @@ def serve_tailwind_css() -> None:
     ui.add_head_html(f'<link rel="stylesheet" href="/console-static/tailwind.css?v={CSS_VERSION}">', shared=True)
 
 
+def tell_browser_clock() -> None:
+    """Every page sets the browser's timezone and language as cookies (components/clock.py formats with them)."""
+    from components.clock import BROWSER_CLOCK_SCRIPT
+
+    ui.add_head_html(BROWSER_CLOCK_SCRIPT, shared=True)
+
+
 def build_app() -> None:
     """Register pages and lifecycle hooks (also what the test fixtures run)."""
     from app import pages  # noqa: F401 - importing collects every page
@@ -67,6 +74,7 @@ def build_app() -> None:
     install_security()  # Host check, security headers, private per-browser storage
     register_pages()
     serve_tailwind_css()
+    tell_browser_clock()
     register_diagnostics()  # loopback-only /_console/diagnostics (loop lag, RSS, clients) for bench/live_e2e.py
 
     @ui.page('/')

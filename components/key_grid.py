@@ -7,11 +7,12 @@ in view (virtual scrolling) and draws cell values as text, so keys and values ne
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from nicegui import ui
+
+from .clock import clock_time
 
 PREVIEW_CHARS = 100
 COLUMNS: list[dict[str, Any]] = [
@@ -57,7 +58,7 @@ def make_row(key: str, value: str | None, state: str = '', size: int | None = No
     preview = '—' if value is None else value[:PREVIEW_CHARS] + ('…' if len(value) > PREVIEW_CHARS else '')
     if size is None and value is not None:
         size = len(value.encode())
-    return {'key': key, 'preview': preview, 'size': size_text(size), 'ttl': ttl, 'time': time.strftime('%H:%M:%S'),
+    return {'key': key, 'preview': preview, 'size': size_text(size), 'ttl': ttl, 'time': clock_time(),
             'state': state}
 
 
@@ -137,7 +138,7 @@ class KeyGrid(ui.aggrid):
         row = self.rows.get(key)
         if row is None or row['state'] == 'deleted':
             return False
-        self.upsert({**row, 'state': 'deleted', 'time': time.strftime('%H:%M:%S')})
+        self.upsert({**row, 'state': 'deleted', 'time': clock_time()})
         return True
 
     def drop(self, key: str) -> None:

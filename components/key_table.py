@@ -11,6 +11,8 @@ from typing import Any
 
 from nicegui import ui
 
+from .clock import clock_time
+
 COLUMNS: list[dict[str, Any]] = [
     {'name': 'key', 'label': 'Key', 'field': 'key', 'align': 'left', 'sortable': True},
     {'name': 'value', 'label': 'Value', 'field': 'preview', 'align': 'left'},
@@ -49,7 +51,7 @@ class KeyTable:
     @staticmethod
     def _row(key: str, value: str | None, state: str = '') -> dict:
         preview = '—' if value is None else (value[:PREVIEW_CHARS] + ('…' if len(value) > PREVIEW_CHARS else ''))
-        return {'key': key, 'preview': preview, 'time': time.strftime('%H:%M:%S'), 'state': state,
+        return {'key': key, 'preview': preview, 'time': clock_time(), 'state': state,
                 'since': time.monotonic()}
 
     def replace(self, records: Sequence[tuple[str, str | None]]) -> None:

@@ -7,12 +7,13 @@ one (`push`), never the whole list, so a busy feed costs the browser what it cha
 from __future__ import annotations
 
 import itertools
-import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Self
 
 from nicegui.element import Element
+
+from .clock import clock_time
 
 _ids = itertools.count()
 
@@ -44,7 +45,7 @@ class LiveFeed(Element, component='live_feed.js'):
 
     def add(self, kind: str, subject: str, detail: str = '', at: float | None = None) -> None:
         """Queue an item; it reaches the browser at the next `flush`."""
-        stamp = time.strftime('%H:%M:%S', time.localtime(at or time.time()))
+        stamp = clock_time(at)
         item = FeedItem(next(_ids), stamp, kind, subject, detail)
         self.items.appendleft(item)
         self._unsent.append(item)

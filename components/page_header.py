@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 from nicegui import ui
+
+from .clock import clock_time
 
 
 class PageHeader:
@@ -16,4 +16,4 @@ class PageHeader:
                 self.button = ui.button(action, icon=icon).props('flat').mark(marker)
 
     def stamp(self) -> None:
-        self.last.text = f'Last: {time.strftime("%H:%M:%S")}'
+        self.last.text = f'Last: {clock_time()}'

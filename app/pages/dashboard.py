@@ -10,6 +10,7 @@ from nicegui import background_tasks, ui
 
 from components.cards import card_header
 from components.charts import ThroughputChart
+from components.clock import clock_time
 from components.live_feed import LiveFeed
 from components.stat_card import StatCard
 from services.api import ApiError
@@ -54,7 +55,7 @@ class Throughput:
         seconds = range(end - self.window + 1, end + 1)
         for old in [s for s in self.buckets if s < seconds[0]]:
             del self.buckets[old]
-        labels = [time.strftime('%H:%M:%S', time.localtime(s)) for s in seconds]
+        labels = [clock_time(s) for s in seconds]
         return labels, [self.buckets.get(s, [0, 0])[0] for s in seconds], [self.buckets.get(s, [0, 0])[1]
                                                                             for s in seconds]
 
@@ -150,7 +151,7 @@ async def dashboard(ctx: PageContext) -> None:
 
     def record(op: str, key: str, value: str, result: str, ok: bool) -> None:
         history.appendleft({'op': op, 'key': key, 'value': value[:80], 'result': result[:120],
-                            'status': '✓' if ok else '✕', 'time': time.strftime('%H:%M:%S')})
+                            'status': '✓' if ok else '✕', 'time': clock_time()})
         render_history()
 
     async def write() -> None:

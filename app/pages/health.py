@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 from nicegui import ui
 
+from components.clock import clock_time
 from components.live_feed import LiveFeed
 from components.page_header import PageHeader
 from services.events.models import HealthEvent
@@ -60,7 +59,7 @@ class ProbeCard:
         self.badge.text = text
         self.badge.props(f'color={color}')
         self.message.text = message
-        self.checked.text = f'Checked {time.strftime("%H:%M:%S")}'
+        self.checked.text = f'Checked {clock_time()}'
 
 
 @page('/health', 'Health')

@@ -6,6 +6,7 @@ import time
 
 from nicegui import ui
 
+from components.clock import when
 from components.confirm import confirm
 from components.sizes import kb_text
 from components.states import StatePanel
@@ -39,7 +40,7 @@ BROWSE_COLUMNS = [{'name': 'key', 'label': 'Key', 'field': 'key', 'align': 'left
 def row(snapshot: Snapshot) -> dict:
     return {'id': snapshot.id, 'name': snapshot.name, 'size': kb_text(snapshot.size_kb),
             'files': snapshot.file_count,
-            'created': time.strftime('%d/%m/%y %H:%M', time.localtime(snapshot.created_at / 1e9)),
+            'created': when(snapshot.created_at / 1e9),
             'status': snapshot.status.capitalize()}
 
 

@@ -6,11 +6,10 @@ shows it, one hour kept) and shared by every tab; the current-values tables foll
 
 from __future__ import annotations
 
-import time
-
 from nicegui import ui
 
 from components.charts import HistoryChart
+from components.clock import clock_time
 from components.states import StatePanel
 from services.events.models import CompactionEvent, KeyChangeEvent, SnapshotEvent
 from services.metrics_history import OPERATIONS, MetricsHistory, Point, metrics_history
@@ -46,7 +45,7 @@ def current_rows(point: Point | None) -> list[dict]:
 
 
 def _stamp(at: float) -> str:
-    return time.strftime('%H:%M:%S', time.localtime(at))
+    return clock_time(at)
 
 
 @page('/stats', 'Statistics')

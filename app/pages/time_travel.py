@@ -8,7 +8,6 @@ only here, on the server. Version text is shown as text (`TextBlock`), never ren
 from __future__ import annotations
 
 import difflib
-import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -16,6 +15,7 @@ from nicegui import ui
 from nicegui.events import GenericEventArguments
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 
+from components.clock import date_time
 from components.confirm import confirm
 from components.states import StatePanel
 from components.value_viewer import TextBlock
@@ -48,7 +48,7 @@ def version_ts(arg: object) -> int | None:
 
 
 def when(ns: int) -> str:
-    return time.strftime('%d/%m/%y %H:%M:%S', time.localtime(ns / 1e9)) + f'.{ns // 1_000_000 % 1000:03d}'
+    return date_time(ns / 1e9) + f' (+{ns // 1_000_000 % 1000:03d} ms)'
 
 
 def diff(old: str, new: str) -> str:

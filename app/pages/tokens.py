@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 from nicegui import ui
 
+from components.clock import when as when_text
 from components.confirm import confirm
 from components.states import StatePanel
 from services.api import NotOffered
@@ -30,7 +29,7 @@ ACTIONS_SLOT = r'''
 
 
 def when(ns: int | None) -> str:
-    return 'never' if ns is None else time.strftime('%d/%m/%y %H:%M', time.localtime(ns / 1e9))
+    return 'never' if ns is None else when_text(ns / 1e9)
 
 
 @page('/admin', 'Tokens')
