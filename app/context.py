@@ -121,10 +121,15 @@ class PageContext:
             return
         except ApiError as exc:
             outcome.error = exc
-            report(exc, state=state, feature=feature)
+            report(exc, state=state, feature=feature, retry=self._retry if self._refetchers else None)
             return
         if success:
             notify(success, 'success')
+
+    async def _retry(self) -> None:
+        """What an error's Retry button does: fetch again whatever the page fetches after a gap."""
+        for refetch in list(self._refetchers):
+            await refetch()
 
     # -- page helpers ------------------------------------------------------------------------------
     def query(self, name: str) -> str | None:
@@ -148,15 +153,16 @@ def notify(message: str, kind: str = 'info') -> None:
               close_button=True)
 
 
-def report(exc: ApiError, *, state: StatePanel | None = None, feature: str | None = None) -> None:
-    """Say what went wrong: in the section's state panel when there is one, else as a toast."""
+def report(exc: ApiError, *, state: StatePanel | None = None, feature: str | None = None,
+           retry: Callable[[], Awaitable[Any]] | None = None) -> None:
+    """Say what went wrong: in the section's state panel (with Retry) when there is one, else as a toast."""
     if isinstance(exc, NotOffered):
         if state is not None:
             state.not_offered(feature or 'This feature')
         else:
             notify(exc.message, 'warning')
     elif state is not None:
-        state.error(exc.message)
+        state.error(exc.message, retry)
     else:
         notify(exc.message, 'error')
 

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from nicegui import ui
+
+Retry = Callable[[], Awaitable[Any] | Any]
 
 
 class StatePanel:
     """One slot that shows whichever state a section is in (or nothing, when content is shown)."""
 
     def __init__(self, marker: str) -> None:
+        self.marker = marker
         self.container = ui.column().classes('w-full items-center py-6 gap-2').mark(marker)
         self.container.set_visibility(False)
 
-    def _show(self, icon: str, text: str, classes: str = 'text-gray-500') -> None:
+    def _show(self, icon: str, text: str, classes: str = 'text-gray-500', retry: Retry | None = None) -> None:
         self.container.clear()
         with self.container:
-            ui.icon(icon, size='lg').classes(classes)
+            ui.icon(icon, size='lg').classes(classes).props('aria-hidden=true')
             ui.label(text).classes(f'{classes} text-center')
+            if retry is not None:
+                ui.button('Retry', icon='refresh', on_click=retry).props('flat no-caps').mark(f'{self.marker}-retry')
         self.container.set_visibility(True)
 
     def loading(self, text: str = 'Loading…') -> None:
@@ -29,8 +37,9 @@ class StatePanel:
     def empty(self, text: str) -> None:
         self._show('inbox', text)
 
-    def error(self, text: str) -> None:
-        self._show('error_outline', text, 'text-negative')
+    def error(self, text: str, retry: Retry | None = None) -> None:
+        """The error where the content would be, with a Retry button when the section can load again."""
+        self._show('error_outline', text, 'text-negative', retry)
 
     def not_offered(self, feature: str) -> None:
         self._show('extension_off', f'{feature} is not offered by this server. '

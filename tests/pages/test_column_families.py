@@ -5,7 +5,7 @@ from __future__ import annotations
 from nicegui.testing import User
 
 from tests.conftest import admin_client
-from tests.pages.conftest import element, eventually, sign_in
+from tests.pages.conftest import element, eventually, hidden_or_not, sign_in
 
 
 def names(user: User) -> list[str]:
@@ -66,3 +66,16 @@ async def test_a_server_without_column_family_routes_says_not_offered(console_co
     await user.should_see('Column families is not offered by this server.', marker='cf-state')
     await user.should_not_see(marker='cf-create')  # nothing to create where nothing is offered
     await user.should_not_see(marker='cf-table')
+
+
+async def test_a_failed_load_says_why_in_place_with_a_retry_that_loads_again(console_backend, user: User):
+    await sign_in(user, next_page='/column-families')
+    await eventually(lambda: names(user) == ['default'])
+    console_backend.stop()
+    await user.open('/column-families')  # opened while the server is down
+    await eventually(lambda: user.find(marker='cf-state-retry').elements, timeout=20,
+                     message='the section should show the error with a Retry button')
+    assert not hidden_or_not(user, 'cf-table').visible
+    console_backend.start()
+    user.find(marker='cf-state-retry').click()
+    await eventually(lambda: hidden_or_not(user, 'cf-table').visible and names(user) == ['default'], timeout=20)
