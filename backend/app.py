@@ -57,12 +57,15 @@ class ApexAuthMiddleware:
                 if refused is not None:
                     await self._refuse(scope, receive, send, refused)
                     return
-            if self.backend.faults.slow_ms and scope['type'] == 'http':
-                await asyncio.sleep(self.backend.faults.slow_ms / 1000)
             if not self.backend.request_observers or scope['type'] != 'http':
-                await self.app(scope, receive, send)
+                await self._serve(scope, receive, send)
                 return
             await self._observed(scope, receive, send)
+
+    async def _serve(self, scope, receive, send) -> None:
+        if self.backend.faults.slow_ms and scope['type'] == 'http':  # a chaos latency counts as the request's
+            await asyncio.sleep(self.backend.faults.slow_ms / 1000)
+        await self.app(scope, receive, send)
 
     async def _observed(self, scope, receive, send) -> None:
         """Serve the request, then tell the observers (telemetry, quotas) its status and duration."""
@@ -76,7 +79,7 @@ class ApexAuthMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_noting_status)
+            await self._serve(scope, receive, send_noting_status)
         finally:
             elapsed = time.perf_counter() - started
             for observe in self.backend.request_observers:
@@ -127,7 +130,9 @@ class ApexAuthMiddleware:
 def create_app(backend: Backend) -> Starlette:
     routes: list[BaseRoute] = [*keys.routes, *admin.routes, *graphql.routes, *notes.routes, *streams.routes]
     if not backend.config.compat:
-        routes.extend([*streams.poll_routes, *extensions.routes, *install_features(backend)])
+        routes.extend([*streams.poll_routes, *extensions.routes])
+        # features first, as the real server orders its routes: GET /keys/by-index before GET /keys/{key}
+        routes[:0] = install_features(backend)
     if backend.config.dev_faults:
         routes.extend(faults.routes)
 
