@@ -148,8 +148,9 @@ def absent_routes(server: str) -> frozenset[str]:
 
 
 def _drawer(ctx: PageContext) -> ui.left_drawer:
-    # closed below 1024 px (Quasar's show-if-above), open beside the page above it
-    with ui.left_drawer(value=None).props('breakpoint=1024').classes('p-0') as drawer:
+    # closed below 1024 px, open beside the page above it: Quasar decides from the width at mount (show-if-above);
+    # not NiceGUI's value=None, which asks the browser over the socket and logs an error when it answers late
+    with ui.left_drawer(value=False).props('show-if-above breakpoint=1024').classes('p-0') as drawer:
         with ui.row().classes('items-center gap-2 px-4 py-3'):
             ui.icon('bolt', size='md').classes('text-primary').props('aria-hidden=true')
             ui.label('ApexStore').classes('text-lg font-bold')
