@@ -17,6 +17,8 @@ from pydantic import BaseModel, Field, StrictStr
 from ..tokens import ApiToken, Permission
 
 STREAMS = {'/ws/events', '/events', '/events/poll', '/ws/sync'}
+# routes that may read any key whatever their URL says (SQL over the store, GraphQL's key fields)
+WHOLE_STORE_READERS = {'/query', '/graphql'}
 # `/keys/<name>` routes that are not a key (method, first segment)
 NOT_KEYS = {('GET', 'search'), ('GET', 'value-search'), ('GET', 'range'), ('GET', 'by-index'), ('GET', 'indexes'),
             ('POST', 'batch')}
@@ -144,6 +146,8 @@ def key_target(scope: dict) -> KeyTarget | None:
     query = _query(scope)
     if raw in STREAMS:
         return KeyTarget(prefix=query.get('prefix', ''))
+    if raw in WHOLE_STORE_READERS:
+        return KeyTarget(prefix='')
     if raw == '/scan':
         return KeyTarget(prefix=_range_prefix(query))
     if raw == '/keys':

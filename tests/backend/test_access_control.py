@@ -61,6 +61,10 @@ def test_a_key_policy_refuses_keys_by_path_prefix_and_body(backend, api):
     assert everything.status_code == 403 and "matching 'secret:*'" in everything.json()['error']
     assert writer.get('/keys/search', params={'q': 'secret', 'mode': 'prefix'}).status_code == 403
     assert writer.get('/scan').status_code == 403
+    sql = writer.post('/query', json={'query': "SELECT value FROM kv WHERE key = 'secret:1'"})
+    assert sql.status_code == 403, 'SQL reads values: a token denied some keys cannot query around the policy'
+    graphql = writer.post('/graphql', json={'query': '{ get(key: "secret:1") }'})
+    assert graphql.status_code == 403
     # keys in request bodies: nothing of a refused write is written
     body_write = writer.post('/keys', json={'key': 'secret:2', 'value': 'x'})
     assert body_write.status_code == 403 and 'nothing was written' in body_write.json()['error']
