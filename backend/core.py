@@ -51,6 +51,7 @@ class Backend:
         self.feature_tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self.request_limiters: list[Callable[[dict, Any], contextlib.AbstractAsyncContextManager[Any]]] = []
         self.request_observers: list[Callable[[dict, int, float], None]] = []
+        self.feature_readers: dict[str, Permission] = {}  # feature -> who sees its events (default Admin)
         self._bootstrap_admin()
 
     # -- start/stop --------------------------------------------------------------------------------
@@ -102,8 +103,14 @@ class Backend:
         return self._feature_states[name]
 
     def publish_feature(self, feature: str, name: str, data: dict[str, Any]) -> None:
-        """A `feature_event` (webhook delivered, message published, ...) on every event stream."""
-        self.bus.publish('feature_event', {'feature': feature, 'name': name, 'data': data})
+        """A `feature_event` (webhook delivered, message published, ...) on the streams allowed to see it.
+
+        Only Admin tokens see a feature's events unless the feature set `feature_readers[feature]`: most
+        features' state (webhook URLs, quotas, policies) is for administrators only.
+        """
+        permission = self.feature_readers.get(feature, Permission.Admin)
+        self.bus.publish('feature_event', {'feature': feature, 'name': name, 'data': data,
+                                           'permission': permission.value})
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n

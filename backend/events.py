@@ -57,8 +57,16 @@ class Event:
 class EventFilter:
     types: frozenset[str] | None = None
     prefix: str | None = None
+    token: Any = None  # the stream's ApiToken (None: sees everything, e.g. with --no-auth)
+
+    def visible(self, event: Event) -> bool:
+        """Feature events name the permission needed to see them (webhook URLs are for admins only)."""
+        needed = event.payload.get('permission') if event.type == 'feature_event' else None
+        return needed is None or self.token is None or self.token.allows(needed)
 
     def matches(self, event: Event) -> bool:
+        if not self.visible(event):
+            return False
         if self.types is not None and event.type not in self.types and event.payload.get('operation') not in self.types:
             return False
         if self.prefix:

@@ -18,7 +18,8 @@ module may define:
     request (request log, latency, usage);
   - `backend.feature_tasks.append(factory)`: `factory() -> coroutine` started with the backend and
     cancelled when it stops;
-  - `backend.publish_feature(feature, name, data)`: a `feature_event` on every event stream.
+  - `backend.publish_feature(feature, name, data)`: a `feature_event` on the event streams of Admin
+    tokens, or of every token with `backend.feature_readers[feature]` (e.g. Permission.Read).
 
 Each route is documented in `backend/README.md` under "Extensions".
 """

@@ -315,5 +315,6 @@ routes = [
 
 
 def install(backend) -> None:
+    backend.feature_readers[FEATURE] = Permission.Read  # every reader may watch topics and jobs
     state = backend.feature_state(FEATURE, lambda: PubSub(backend))
     backend.feature_tasks.append(state.deliver_forever)

@@ -167,6 +167,7 @@ routes = [
 
 
 def install(backend) -> None:
+    backend.feature_readers[FEATURE] = Permission.Read  # every reader may watch topics and jobs
     feature = backend.feature_state(FEATURE, lambda: SyncFeature(backend))
     backend.request_guards.append(feature.watch.request_guard)
     backend.write_guards.append(feature.watch.write_guard)

@@ -386,3 +386,7 @@ routes = [
     Route('/vector/indexes/{name}/vectors/{key:path}', delete_vector, methods=['DELETE']),
     Route('/vector/indexes/{name}/search', search, methods=['POST']),
 ]
+
+
+def install(backend) -> None:
+    backend.feature_readers['vectors'] = Permission.Read  # readers may search, so they may see indexes change

@@ -43,6 +43,8 @@ class CdcFilter(EventFilter):
     """
 
     def matches(self, event: Event) -> bool:
+        if not self.visible(event):
+            return False
         if self.types is not None and event.type not in self.types \
                 and event.payload.get('operation') not in self.types:
             return False
@@ -77,11 +79,13 @@ def event_filter(params, compat: bool) -> EventFilter:
     return CdcFilter(wanted or None, prefix)
 
 
-def _filter_or_error(params, compat: bool) -> EventFilter | JSONResponse:
+def _filter_or_error(params, compat: bool, token) -> EventFilter | JSONResponse:
     try:
-        return event_filter(params, compat)
+        flt = event_filter(params, compat)
     except BadFilter as exc:
         return JSONResponse({'error': str(exc)}, status_code=400)
+    flt.token = token
+    return flt
 
 
 def _int_or_none(raw: str | None) -> int | None:
@@ -120,7 +124,7 @@ async def ws_events(websocket: WebSocket) -> None:
     except ApiError as exc:
         await _denied(websocket, JSONResponse(exc.body, status_code=exc.status))
         return
-    flt = _filter_or_error(websocket.query_params, compat)
+    flt = _filter_or_error(websocket.query_params, compat, token_of(websocket))
     if isinstance(flt, JSONResponse):
         await _denied(websocket, flt)
         return
@@ -228,7 +232,7 @@ async def sse_events(request: Request):
     if backend.faults.block_sse:
         return Response(status_code=404)
     compat = backend.config.compat
-    flt = _filter_or_error(request.query_params, compat)
+    flt = _filter_or_error(request.query_params, compat, token_of(request))
     if isinstance(flt, JSONResponse):
         return flt
     since = _int_or_none(request.headers.get('last-event-id') or request.query_params.get('since'))
@@ -279,7 +283,7 @@ async def poll_events(request: Request):
     backend = backend_of(request)
     require(request, Permission.Read)
     params = request.query_params
-    flt = _filter_or_error(params, False)
+    flt = _filter_or_error(params, False, token_of(request))
     if isinstance(flt, JSONResponse):
         return flt
     since = _int_or_none(params.get('since'))
