@@ -83,6 +83,7 @@ class Subscriber:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     skipped: int = 0
     closed: bool = False
+    internal: bool = False  # the backend's own listener (CDC capture), not a client's stream
 
     def offer(self, event: Event) -> None:
         if not self.filter.matches(event):
@@ -158,10 +159,14 @@ class EventBus:
         self.seq = 0
         self.history.clear()
 
-    def subscribe(self, flt: EventFilter, limit: int | None = None) -> Subscriber:
-        sub = Subscriber(flt, limit or self.subscriber_limit)
+    def subscribe(self, flt: EventFilter, limit: int | None = None, *, internal: bool = False) -> Subscriber:
+        sub = Subscriber(flt, limit or self.subscriber_limit, internal=internal)
         self.subscribers.add(sub)
         return sub
+
+    def streams(self) -> int:
+        """Open client streams (diagnostics, tests): the backend's own listeners do not count."""
+        return sum(not sub.internal for sub in self.subscribers)
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self.subscribers.discard(sub)

@@ -9,21 +9,141 @@ where the next call resumes, so a page can offer "search further" without ever l
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from fnmatch import fnmatchcase
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import regex
 from pydantic import BaseModel
 
-from .api import ApexApi, BadRequest
-from .models import Record
+from .api import ApexApi, ApiError, BadRequest, NotFound, NotOffered, segment
+from .models import KeyPage, KeyTtl, Record, RecordPage
 
 SearchMode = Literal['prefix', 'glob', 'contains', 'regex', 'value']
 Matcher = Callable[[str, str | None], bool]
 SEARCH_MODES: tuple[SearchMode, ...] = ('prefix', 'glob', 'contains', 'regex', 'value')
 GLOB_WILDCARDS = '*?['
 REGEX_KEY_BUDGET_SECS = 0.05  # per key: beyond this a pattern is backtracking, not searching
+DEFAULT_CF = 'default'
+TTL_BATCH = 500  # keys per batched TTL request (the embedded backend takes up to 1000)
+TTL_PARALLEL = 8  # single-key TTL requests at once where the server has no batch route
+
+
+class Searchable(Protocol):
+    async def search(self, query: str, mode: str = 'prefix', limit: int = 100,
+                     cursor: str | None = None) -> RecordPage: ...
+
+
+class KeySource:
+    """The key routes of one column family, with the API's method names.
+
+    `default` is addressed by the routes every ApexStore server has (`/keys…`); any other family by the
+    embedded backend's `/cf/{cf}/keys…` extension, same bodies and answers (`NotOffered` on a server
+    without it: real servers address only `default`). TTLs of many keys come from one batched request
+    where the server offers it, else from single-key requests, a few at a time.
+    """
+
+    def __init__(self, api: ApexApi, cf: str = DEFAULT_CF) -> None:
+        self.api = api
+        self.cf = cf
+        self._base = '' if cf == DEFAULT_CF else f'/cf/{segment(cf)}'
+        self._batch_ttl: bool | None = None  # does the server take `POST …/keys/batch/ttl`? (None: not asked)
+
+    @property
+    def is_default(self) -> bool:
+        return self.cf == DEFAULT_CF
+
+    async def _call(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
+        return await self.api.call(method, self._base + path, what if self.is_default else f'{what} ({self.cf})',
+                                   **kwargs)
+
+    async def _found(self, path: str, what: str) -> Any | None:
+        """A GET of one key's route; None when the key does not exist (not when the column family does not)."""
+        try:
+            return await self._call('GET', path, what)
+        except NotFound as exc:
+            if 'column family not found' in exc.message:
+                raise
+            return None
+
+    async def get_key(self, key: str) -> Record | None:
+        found = await self._found('/keys/' + segment(key), 'Read key')
+        return None if found is None else Record.model_validate(found)
+
+    async def put_key(self, key: str, value: str, ttl_secs: int | None = None) -> None:
+        """Without `ttl_secs` the key never expires; `POST /keys` carries the key in the body (keys with `/`)."""
+        body: dict[str, Any] = {'key': key, 'value': value}
+        if ttl_secs:
+            body['ttl_secs'] = ttl_secs
+        await self._call('POST', '/keys', 'Write key', body=body)
+
+    async def key_ttl(self, key: str) -> KeyTtl | None:
+        found = await self._found('/keys/' + segment(key) + '/ttl', 'Read TTL')
+        return None if found is None else KeyTtl.model_validate(found)
+
+    async def delete_key(self, key: str) -> None:
+        await self._call('DELETE', '/keys/' + segment(key), 'Delete key')
+
+    async def list_keys(self, prefix: str = '', limit: int = 100, cursor: str | None = None) -> KeyPage:
+        params = {'prefix': prefix, 'limit': str(limit), 'cursor': cursor}
+        return KeyPage.model_validate(await self._call('GET', '/keys', 'List keys', params=params))
+
+    async def search(self, query: str, mode: str = 'prefix', limit: int = 100,
+                     cursor: str | None = None) -> RecordPage:
+        params = {'q': query, 'mode': mode, 'limit': str(limit), 'cursor': cursor}
+        return RecordPage.model_validate(await self._call('GET', '/keys/search', 'Search', params=params))
+
+    async def batch_put(self, records: list[Record]) -> int:
+        body = {'records': [r.model_dump() for r in records]}
+        data = await self._call('POST', '/keys/batch', 'Batch insert', body=body)
+        return int(data.get('count', len(records)))
+
+    async def batch_delete(self, keys: list[str]) -> int:
+        data = await self._call('POST', '/keys/batch/delete', 'Batch delete', body={'keys': keys})
+        return int(data.get('deleted_count', 0))
+
+    async def delete_prefix(self, prefix: str) -> None:
+        await self._call('DELETE', '/keys', 'Delete by prefix', params={'prefix': prefix})
+
+    async def total(self) -> int | None:
+        """Keys in the column family (an estimate); None when the server cannot say."""
+        try:
+            if self.is_default:
+                return (await self.api.stats()).total_records
+            families = await self.api.column_families()
+        except ApiError:
+            return None
+        return next((cf.keys for cf in families if cf.name == self.cf), None)
+
+    async def key_ttls(self, keys: list[str]) -> dict[str, KeyTtl | None]:
+        """The TTL of each key (None: the key is gone): batched requests of TTL_BATCH keys where offered."""
+        found: dict[str, KeyTtl | None] = {}
+        for start in range(0, len(keys), TTL_BATCH):
+            chunk = keys[start:start + TTL_BATCH]
+            found.update(await self._batch_ttls(chunk) if self._batch_ttl is not False else
+                         await self._single_ttls(chunk))
+        return found
+
+    async def _batch_ttls(self, keys: list[str]) -> dict[str, KeyTtl | None]:
+        try:
+            data = await self._call('POST', '/keys/batch/ttl', 'Read TTLs', body={'keys': keys})
+        except NotOffered:
+            self._batch_ttl = False
+            return await self._single_ttls(keys)
+        self._batch_ttl = True
+        found: dict[str, KeyTtl | None] = dict.fromkeys(data.get('missing', []))
+        found.update((t.key, t) for t in (KeyTtl.model_validate(item) for item in data.get('ttls', [])))
+        return found
+
+    async def _single_ttls(self, keys: list[str]) -> dict[str, KeyTtl | None]:
+        gate = asyncio.Semaphore(TTL_PARALLEL)
+
+        async def one(key: str) -> tuple[str, KeyTtl | None]:
+            async with gate:
+                return key, await self.key_ttl(key)
+
+        return dict(await asyncio.gather(*(one(key) for key in keys)))
 
 
 class SearchPage(BaseModel):
@@ -99,7 +219,7 @@ def _take(records: list[Record], match: Matcher, room: int) -> tuple[list[Record
     return found, len(records)
 
 
-async def _walk(api: ApexApi, prefix: str, match: Matcher, cursor: str | None, limit: int, page_size: int,
+async def _walk(api: Searchable, prefix: str, match: Matcher, cursor: str | None, limit: int, page_size: int,
                 scan_budget: int) -> tuple[list[Record], str | None, int]:
     """Filter prefix pages from `cursor` on; the cursor returned is the last key read, so nothing is
     skipped or repeated by the next call."""
@@ -119,7 +239,7 @@ async def _walk(api: ApexApi, prefix: str, match: Matcher, cursor: str | None, l
             return found, cursor, scanned
 
 
-async def search_page(api: ApexApi, mode: SearchMode, query: str, *, cursor: str | None = None, limit: int = 100,
+async def search_page(api: Searchable, mode: SearchMode, query: str, *, cursor: str | None = None, limit: int = 100,
                       page_size: int = 1000, scan_budget: int = 10_000) -> SearchPage:
     """Up to `limit` matches from `cursor` on, reading at most `scan_budget` keys, `page_size` per request.
 

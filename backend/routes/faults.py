@@ -46,7 +46,7 @@ def apply_faults(backend, change: FaultChange) -> dict:
     dropped = faults.drop_sockets() if change.drop_sockets else 0
     if change.garbage:
         payload = 'x' * (2 << 20) if change.garbage == 'oversize' else GARBAGE[change.garbage]
-        for sub in list(backend.bus.subscribers):
+        for sub in [sub for sub in backend.bus.subscribers if not sub.internal]:  # clients' streams only
             for _ in range(change.garbage_count):
                 sub.inject(payload)
     return {**faults.state().model_dump(), 'dropped': dropped}

@@ -1,4 +1,8 @@
-"""Key routes of the current ApexStore API (reference §2.2–§2.4), default column family."""
+"""Key routes of the current ApexStore API (reference §2.2–§2.4), default column family.
+
+The same handlers also serve one named column family when mounted under a `{cf}` path parameter
+(`backend/features/cf_keys.py`: `/cf/{cf}/keys…`, an extension); the real server's routes have none.
+"""
 
 from __future__ import annotations
 
@@ -49,13 +53,23 @@ class TtlBody(BaseModel):
     ttl_secs: int = Field(ge=0)
 
 
+def cf_of(request: Request) -> str:
+    """The column family a request addresses: `{cf}` where the routes are mounted per family, else default."""
+    name = request.path_params.get('cf')
+    if name is None:
+        return DEFAULT_CF
+    if not backend_of(request).store.has_cf(name):
+        raise plain_error(404, 'column family not found')
+    return name
+
+
 def _records(pairs) -> list[dict]:
     return [{'key': text(k), 'value': text(v)} for k, v in pairs]
 
 
 def _page(request: Request, lower: bytes, upper: bytes | None, limit: int, after: str | None):
     """One page plus whether more follows (fetch one extra record to know)."""
-    rows = backend_of(request).store.scan(DEFAULT_CF, lower, upper, limit + 1,
+    rows = backend_of(request).store.scan(cf_of(request), lower, upper, limit + 1,
                                         after=after.encode() if after else None)
     has_more = len(rows) > limit
     rows = rows[:limit]
@@ -83,7 +97,7 @@ async def search_keys(request: Request):
     limit = int_param(request, 'limit', 100, MAX_SCAN_LIMIT)
     store = backend_of(request).store
     if mode in ('contains', 'substring'):
-        matches = [(k, v) for k, v in store.count_scan(DEFAULT_CF, MAX_SCAN_LIMIT) if query.encode() in k]
+        matches = [(k, v) for k, v in store.count_scan(cf_of(request), MAX_SCAN_LIMIT) if query.encode() in k]
         return envelope({'records': _records(matches[:min(limit, 100)])})
     if mode == 'regex':
         return envelope({'records': _records(await _regex_matches(request, query, limit))})
@@ -99,7 +113,7 @@ async def _regex_matches(request: Request, query: str, limit: int) -> list[tuple
     except re.error as exc:
         raise plain_error(400, f'invalid regex: {exc}') from None
     backend = backend_of(request)
-    rows = backend.store.count_scan(DEFAULT_CF, MAX_SCAN_LIMIT)
+    rows = backend.store.count_scan(cf_of(request), MAX_SCAN_LIMIT)
     try:
         found = await backend.regex.search(query, [text(k) for k, _ in rows], limit)
     except RegexTimeout:
@@ -116,7 +130,7 @@ async def value_search(request: Request):
     if not query:
         raise plain_error(400, 'q parameter is required')
     limit = int_param(request, 'limit', 100, 100)
-    rows = backend_of(request).store.count_scan(DEFAULT_CF, MAX_SCAN_LIMIT)
+    rows = backend_of(request).store.count_scan(cf_of(request), MAX_SCAN_LIMIT)
     return envelope({'records': _records([(k, v) for k, v in rows if query.encode() in v][:limit])})
 
 
@@ -144,7 +158,7 @@ async def key_range(request: Request):
 async def get_key(request: Request):
     require(request, Permission.Read)
     key = request.path_params['key']
-    value = backend_of(request).store.get(DEFAULT_CF, key.encode())
+    value = backend_of(request).store.get(cf_of(request), key.encode())
     backend_of(request).count('gets')
     if value is None:
         raise plain_error(404, 'key not found')
@@ -157,7 +171,7 @@ async def put_key(request: Request):
     body = await read_body(request, PutBody, backend_of(request).config.max_body_bytes)
     if problem := key_problem(key):
         raise plain_error(400, problem)
-    backend_of(request).write([(key, body.value, body.ttl_secs)])
+    backend_of(request).write([(key, body.value, body.ttl_secs)], cf_of(request))
     return plain({'status': 'ok'})
 
 
@@ -166,13 +180,13 @@ async def post_key(request: Request):
     body = await read_body(request, PostBody, backend_of(request).config.max_body_bytes)
     if problem := key_problem(body.key):
         raise envelope_error(400, problem)
-    backend_of(request).write([(body.key, body.value, body.ttl_secs)])
+    backend_of(request).write([(body.key, body.value, body.ttl_secs)], cf_of(request))
     return envelope({'key': body.key})
 
 
 async def delete_key(request: Request):
     require(request, Permission.Delete)
-    backend_of(request).write([(request.path_params['key'], None, None)])
+    backend_of(request).write([(request.path_params['key'], None, None)], cf_of(request))
     return plain({'status': 'ok'})
 
 
@@ -187,7 +201,7 @@ async def batch_put(request: Request):
             raise envelope_error(400, 'key must not be empty')
         if size > 4096:
             raise envelope_error(400, f'key too long: {size} bytes (max 4096)')
-    backend_of(request).write([(r.key, r.value, r.ttl_secs) for r in body.records])
+    backend_of(request).write([(r.key, r.value, r.ttl_secs) for r in body.records], cf_of(request))
     return envelope({'count': len(body.records)})
 
 
@@ -195,7 +209,7 @@ async def batch_delete(request: Request):
     require(request, Permission.Delete)
     body = await read_body(request, BatchDeleteBody, backend_of(request).config.max_body_bytes)
     if body.keys:
-        backend_of(request).write([(k, None, None) for k in body.keys])
+        backend_of(request).write([(k, None, None) for k in body.keys], cf_of(request))
     return plain({'deleted_count': len(body.keys)})
 
 
@@ -204,34 +218,37 @@ async def delete_by_prefix(request: Request):
     prefix = request.query_params.get('prefix') or ''
     if not prefix:
         raise plain_error(400, 'prefix query parameter is required')
-    backend_of(request).delete_prefix(prefix)
+    backend_of(request).delete_prefix(prefix, cf_of(request))
     return plain({'status': 'ok', 'prefix': prefix})
+
+
+def ttl_answer(backend, cf: str, key: str) -> dict | None:
+    """`GET /keys/{key}/ttl`'s answer for one key, or None when the key does not exist."""
+    store = backend.store
+    deadline = store.expires_at(cf, key.encode())
+    if store.get(cf, key.encode()) is None:
+        return {'key': key, 'ttl_secs': 0, 'expired': True} if deadline is not None else None
+    if deadline is None:
+        return {'key': key, 'ttl_secs': None, 'expired': False}
+    return {'key': key, 'ttl_secs': max(0, (deadline - backend.now()) // 1_000_000_000), 'expired': False}
 
 
 async def get_ttl(request: Request):
     require(request, Permission.Read)
-    key = request.path_params['key']
-    store = backend_of(request).store
-    if store.get(DEFAULT_CF, key.encode()) is None:
-        deadline = store.expires_at(DEFAULT_CF, key.encode())
-        if deadline is not None:
-            return plain({'key': key, 'ttl_secs': 0, 'expired': True})
+    answer = ttl_answer(backend_of(request), cf_of(request), request.path_params['key'])
+    if answer is None:
         raise plain_error(404, 'key not found')
-    deadline = store.expires_at(DEFAULT_CF, key.encode())
-    if deadline is None:
-        return plain({'key': key, 'ttl_secs': None, 'expired': False})
-    remaining = max(0, (deadline - backend_of(request).now()) // 1_000_000_000)
-    return plain({'key': key, 'ttl_secs': remaining, 'expired': False})
+    return plain(answer)
 
 
 async def patch_ttl(request: Request):
     require(request, Permission.Write)
     key = request.path_params['key']
     body = await read_body(request, TtlBody, backend_of(request).config.max_body_bytes)
-    value = backend_of(request).store.get(DEFAULT_CF, key.encode())
+    value = backend_of(request).store.get(cf_of(request), key.encode())
     if value is None:
         raise plain_error(404, 'key not found')
-    backend_of(request).write([(key, text(value), body.ttl_secs or None)])
+    backend_of(request).write([(key, text(value), body.ttl_secs or None)], cf_of(request))
     return plain({'status': 'ok', 'key': key, 'ttl_secs': body.ttl_secs})
 
 

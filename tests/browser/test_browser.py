@@ -100,4 +100,4 @@ def test_sign_out_closes_the_session(console_backend, screen: Screen):
     screen.should_contain('API token')
     screen.open('/keys')
     screen.should_contain('API token')  # the session is gone: back to sign-in
-    assert console_backend.call(lambda b: len(b.bus.subscribers)) == 0
+    assert console_backend.call(lambda b: b.bus.streams()) == 0

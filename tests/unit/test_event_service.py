@@ -63,7 +63,7 @@ class Collector:
 
 
 def server_sockets(backend) -> int:
-    return backend.call(lambda b: len(b.bus.subscribers))
+    return backend.call(lambda b: b.bus.streams())
 
 
 async def put(backend, key: str, value: str = 'v', token: str = ADMIN_TOKEN) -> None:
