@@ -16,7 +16,7 @@ from nicegui.elements.mixins.text_element import TextElement
 from components.connection_badge import ConnectionBadge
 from components.outage_banner import OutageBanner
 from services.events.models import ConnectionStatus
-from services.offered import route_probe
+from services.offered import Probe, route_probe
 
 from .auth import current_session, sign_out
 from .context import PageContext, notify
@@ -46,15 +46,20 @@ NAV: list[tuple[str, list[tuple[str, str, str]]]] = [
                ('Quotas', '/quotas', 'data_usage'), ('CI/CD', '/cicd', 'build')]),
 ]
 
-# route -> the GET route its page reads first, for pages a real ApexStore server may lack (probed once per
-# server: the navigation groups the pages whose route is missing under "Not on this server")
-NEEDS: dict[str, str] = {
-    '/resilience': '/admin/circuit_breakers', '/sql-runner': '/query', '/vector-search': '/vector/indexes',
-    '/replication': '/admin/replication', '/chaos': '/admin/chaos', '/backpressure': '/admin/backpressure',
-    '/data-scrubber': '/admin/scrubber', '/webhooks': '/admin/webhooks', '/pubsub': '/pubsub/topics',
-    '/data-sync': '/admin/sync', '/wasm-plugins': '/admin/wasm', '/access-control': '/admin/policies',
-    '/server-config': '/admin/config', '/telemetry': '/admin/telemetry', '/quotas': '/admin/quotas',
-    '/cicd': '/admin/cicd',
+# route -> the request its page makes first, for pages a real ApexStore server may lack (asked once per server:
+# the navigation groups the pages whose route is missing under "Not on this server", naming the route)
+NEEDS: dict[str, Probe] = {
+    '/resilience': Probe('GET', '/admin/circuit_breakers'), '/webhooks': Probe('GET', '/admin/webhooks'),
+    '/sql-runner': Probe('POST', '/query', {'query': 'SELECT 1'}), '/vector-search': Probe('GET', '/vector/indexes'),
+    '/replication': Probe('GET', '/admin/replication'), '/chaos': Probe('GET', '/admin/chaos'),
+    '/backpressure': Probe('GET', '/admin/backpressure'), '/data-scrubber': Probe('GET', '/admin/scrubber'),
+    '/pubsub': Probe('GET', '/pubsub/topics'), '/data-sync': Probe('GET', '/admin/sync'),
+    '/wasm-plugins': Probe('GET', '/admin/wasm'), '/access-control': Probe('GET', '/admin/policies'),
+    '/server-config': Probe('GET', '/admin/config'), '/telemetry': Probe('GET', '/admin/telemetry'),
+    '/quotas': Probe('GET', '/admin/quotas'), '/cicd': Probe('GET', '/admin/cicd'),
+    '/column-families': Probe('GET', '/admin/column_families'), '/features': Probe('GET', '/features'),
+    '/admin': Probe('GET', '/admin/tokens'), '/snapshots': Probe('GET', '/admin/backups'),
+    '/backup': Probe('GET', '/admin/backups'),
 }
 NOT_HERE = 'Not on this server'
 THEMES = {'system': (None, 'brightness_auto', 'Theme: follows the system'),
@@ -114,8 +119,8 @@ def _nav_link(label: str, route: str, icon: str, current: str, needs: str | None
     active = ' text-primary bg-orange-500/10' if route == current else ''
     current_attr = ' aria-current="page"' if route == current else ''
     absent = ' nav-absent' if needs else ''
-    hint = (f'<span class="nav-needs block text-gray-500">needs GET {escape(needs)}</span>' if needs else '')
-    title = f' title="{escape(label)} needs GET {escape(needs)}, which this server does not offer"' if needs else ''
+    hint = (f'<span class="nav-needs block text-gray-500">needs {escape(needs)}</span>' if needs else '')
+    title = f' title="{escape(label)} needs {escape(needs)}, which this server does not offer"' if needs else ''
     return (f'<a href="{escape(route)}" class="nav-link flex items-center gap-3 px-4 py-1 no-underline '
             f'text-inherit{active}{absent}"{current_attr}{title}><i class="q-icon notranslate material-icons '
             f'text-base" aria-hidden="true">{escape(icon)}</i><span class="text-sm">{escape(label)}{hint}</span></a>')
@@ -137,7 +142,8 @@ def nav_html(current: str, absent: frozenset[str] = frozenset()) -> str:
         parts += [_nav_link(label, route, icon, current) for label, route, icon in present]
     if missing:
         parts.append(f'<div class="px-4 pt-3 text-xs uppercase tracking-wide text-gray-500">{NOT_HERE}</div>')
-        parts += [_nav_link(label, route, icon, current, NEEDS.get(route, route)) for label, route, icon in missing]
+        parts += [_nav_link(label, route, icon, current, str(NEEDS[route]) if route in NEEDS else route)
+                  for label, route, icon in missing]
     parts.append('</nav>')
     return ''.join(parts)
 
@@ -263,9 +269,9 @@ def registered(route: str) -> bool:
 
 def register_pages() -> None:
     """Create every route. Called by main.py at start (and again for each test app)."""
-    from .pages.planned import claim_unbuilt_routes
-
-    claim_unbuilt_routes()  # placeholders only where no page claimed the route
+    unserved = [route for _group, items in NAV for _label, route, _icon in items if route not in _registry]
+    if unserved:
+        raise RuntimeError(f'navigation routes without a page module: {", ".join(unserved)}')
     for registration in _registry.values():
         registration.register()
 
@@ -286,7 +292,7 @@ def public_page(route: str) -> Callable:
     return decorator
 
 
-def page(route: str, title: str, *aliases: str, owner: str | None = None) -> Callable:
+def page(route: str, title: str, *aliases: str) -> Callable:
     """A signed-in page at `route` (and aliases); `?embed=1` renders it without the shell."""
     def decorator(build: Callable[[PageContext], Awaitable[None]]) -> Callable:
         async def render(embed: int = 0):
@@ -303,6 +309,6 @@ def page(route: str, title: str, *aliases: str, owner: str | None = None) -> Cal
         render.__name__, render.__module__ = build.__name__, build.__module__
 
         for path in (route, *aliases):
-            _claim(path, owner or build.__module__, _page_registration(path, render))
+            _claim(path, build.__module__, _page_registration(path, render))
         return build
     return decorator

@@ -9,10 +9,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from .api import ApexApi, ApiError, NotOffered, Unreachable
 
 log = logging.getLogger(__name__)
+
+
+class Probe(NamedTuple):
+    """The request a page makes first (read-only): answered at all means the server has the feature."""
+    method: str
+    path: str
+    body: Any = None
+
+    def __str__(self) -> str:
+        return f'{self.method} {self.path}'
 
 
 class RouteProbe:
@@ -26,8 +37,8 @@ class RouteProbe:
     def forget(self, server: str) -> None:
         self._answers.pop(server, None)
 
-    async def probe(self, api: ApexApi, needs: Mapping[str, str]) -> dict[str, bool] | None:
-        """route -> offered, asking `needs[route]` (a GET path) once per server; None while unreachable."""
+    async def probe(self, api: ApexApi, needs: Mapping[str, Probe]) -> dict[str, bool] | None:
+        """route -> offered, asking each `needs[route]` once per server; None while unreachable."""
         server = api.base_url
         if server in self._answers:
             return self._answers[server]
@@ -37,9 +48,9 @@ class RouteProbe:
             task.add_done_callback(lambda _t: self._probing.pop(server, None))
         return await asyncio.shield(task)
 
-    async def _probe_all(self, api: ApexApi, needs: dict[str, str]) -> dict[str, bool] | None:
+    async def _probe_all(self, api: ApexApi, needs: dict[str, Probe]) -> dict[str, bool] | None:
         try:
-            answers = await asyncio.gather(*(offered(api, path) for path in needs.values()))
+            answers = await asyncio.gather(*(offered(api, probe) for probe in needs.values()))
         except Unreachable:
             return None  # ask again next time: an unreachable server says nothing about its routes
         result = dict(zip(needs, answers, strict=True))
@@ -49,10 +60,10 @@ class RouteProbe:
         return result
 
 
-async def offered(api: ApexApi, path: str) -> bool:
+async def offered(api: ApexApi, probe: Probe) -> bool:
     """A route is offered unless the server says it does not exist (any other answer means it does)."""
     try:
-        await api.call('GET', path, 'Probe')
+        await api.call(probe.method, probe.path, 'Probe', body=probe.body)
     except NotOffered:
         return False
     except Unreachable:

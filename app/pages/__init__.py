@@ -1,7 +1,7 @@
 """Importing this package registers every page: one module per route, each found here by name.
 
 A new page is a new module in this package (named after its route) using `@page(...)`; nothing else
-needs to list it. `planned` fills in the navigation routes no module claimed.
+needs to list it. Every navigation route must have one (`register_pages` refuses to start otherwise).
 """
 
 import importlib

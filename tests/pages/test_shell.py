@@ -1,4 +1,4 @@
-"""The shell: connection badge, embed mode, theme, forced sign-in on a revoked token, planned pages."""
+"""The shell: connection badge, embed mode, theme, forced sign-in on a revoked token, pages a server lacks."""
 
 from __future__ import annotations
 
@@ -89,10 +89,20 @@ async def test_pages_a_real_server_lacks_are_grouped_apart_naming_the_route_they
                      message='the navigation should regroup once the server was asked')
     nav = element(user, 'nav').content
     present, absent = nav.split('Not on this server')
-    assert 'needs GET /admin/webhooks' in absent and '>Webhooks' in absent
+    assert 'needs GET /admin/webhooks' in absent and 'needs POST /query' in absent and '>Webhooks' in absent
     assert '>Webhooks' not in present and '>Dashboard' in present and '>Key Explorer' in present
     await user.open('/webhooks')
     await user.should_see('not offered by this server', retries=50)
+
+
+async def test_the_embedded_backend_offers_every_page_so_nothing_is_grouped_apart(console_backend, user: User):
+    from services.offered import route_probe
+
+    await sign_in(user, next_page='/dashboard')
+    await eventually(lambda: route_probe.known(f'http://127.0.0.1:{console_backend.config.port}') is not None,
+                     timeout=15)
+    await user.open('/health')
+    assert 'Not on this server' not in element(user, 'nav').content
 
 
 async def test_every_page_has_one_heading_a_skip_link_and_a_navigation_landmark(console_backend, user: User):
