@@ -33,6 +33,7 @@ export default {
         put: "positive", delete: "negative", delete_prefix: "negative", // key changes
         completed: "positive", failed: "negative", // compactions and flushes
         healthy: "positive", unhealthy: "negative", // health probes
+        connected: "positive", conflict: "negative", disconnected: "grey-8", // sync devices
       }[kind] || "info";
     },
   },

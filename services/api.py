@@ -117,7 +117,11 @@ def raise_for(response: httpx.Response, what: str) -> None:
     if status == 415:
         raise BadRequest(f'{what}: the server wants JSON ({detail})', status)
     if status == 429:
-        raise ServerError(f'{what}: rate limited by the server; try again in a minute', status)
+        retry = response.headers.get('retry-after')
+        raise ServerError(f'{what}: {detail}' if detail else f'{what}: rate limited by the server; try again '
+                          + (f'in {retry} s' if retry and retry.isdigit() else 'in a minute'), status)
+    if status in (503, 507) and detail:  # backpressure, storage quota: the server says what to do
+        raise ServerError(f'{what}: {detail}', status)
     if status >= 500:
         raise ServerError(f'{what}: server error {status} ({detail or "no details"})', status)
     raise BadRequest(f'{what}: {detail or f"HTTP {status}"}', status)

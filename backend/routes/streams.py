@@ -400,7 +400,7 @@ class SyncHub:
     async def apply(self, websocket: WebSocket, push: SyncPush) -> None:
         bus = self.backend.bus
         bus.publish('sync_event', {'status': 'started', 'details': {'changes': len(push.changes)}})
-        applied, conflicts = [], 0
+        applied, conflicts, refused = [], 0, []
         for change in push.changes:
             current = self.entries.get(change.key)
             if current is not None and change.timestamp <= current.timestamp:
@@ -409,13 +409,20 @@ class SyncHub:
                     'key': change.key, 'device_id': change.device_id, 'pushed_timestamp': change.timestamp,
                     'kept_timestamp': current.timestamp, 'kept_device_id': current.device_id}})
                 continue
-            self.entries[change.key] = change
-            self.backend.write([(change.key, change.value, None)])
+            try:
+                self.backend.write([(change.key, change.value, None)])  # a write guard may refuse it
+            except ApiError as exc:
+                refused.append({'key': change.key, 'error': exc.body.get('error') or str(exc.body)})
+                continue
+            self.entries[change.key] = change  # only what was really written is the server's state
             applied.append(change)
         ack = max((c.timestamp for c in push.changes), default=push.last_ack)
         newer = [{**c.model_dump(), 'device_id': 'server'}
                  for c in self.entries.values() if c.timestamp > push.last_ack]
-        await websocket.send_text(json.dumps({'type': 'sync_ack', 'ack_timestamp': ack, 'changes': newer}))
+        answer: dict = {'type': 'sync_ack', 'ack_timestamp': ack, 'changes': newer}
+        if refused:
+            answer['refused'] = refused  # quotas, policies, plugins: said per change, the socket stays open
+        await websocket.send_text(json.dumps(answer))
         for change in applied:
             message = json.dumps({'type': 'sync_push', 'changes': [change.model_dump()]})
             for client in list(self.clients):

@@ -178,3 +178,26 @@ def test_policies_survive_a_restart(backend, api):
     backend.restart()
     with admin_client(backend) as again:
         assert [p['name'] for p in again.get('/admin/policies').json()['data']['policies']] == ['no-metrics']
+
+
+async def test_a_sync_push_the_policy_refuses_is_answered_per_change_and_the_socket_stays_open(backend, api):
+    import asyncio
+    import json
+
+    raw = api.post('/admin/tokens', json={'name': 'device2', 'permissions': ['Read', 'Write']}).json()['data']
+    add_policy(api, name='no-secrets', subject=f'token:{raw["id"]}', resource='keys:secret:*', actions=['Write'],
+               effect='deny')
+    headers = {'Authorization': f'Bearer {raw["token"]}'}
+    async with connect(f'{backend.ws_url}/ws/sync', additional_headers=headers) as sync:
+        await sync.send(json.dumps({'type': 'sync_push', 'last_ack': 0, 'changes': [
+            {'key': 'secret:1', 'value': 'x', 'timestamp': 1, 'device_id': 'd'},
+            {'key': 'open:1', 'value': 'y', 'timestamp': 2, 'device_id': 'd'}]}))
+        ack = json.loads(await asyncio.wait_for(sync.recv(), 5))
+        assert ack['type'] == 'sync_ack'
+        assert [r['key'] for r in ack['refused']] == ['secret:1'] and 'no-secrets' in ack['refused'][0]['error']
+        broadcast = json.loads(await asyncio.wait_for(sync.recv(), 5))  # what was written goes to every device
+        assert [c['key'] for c in broadcast['changes']] == ['open:1']
+        await sync.send(json.dumps({'type': 'sync_push', 'last_ack': 2, 'changes': []}))
+        assert json.loads(await asyncio.wait_for(sync.recv(), 5))['type'] == 'sync_ack', 'the socket stays open'
+    assert api.get('/keys/secret:1').status_code == 404
+    assert api.get('/keys/open:1').json()['value'] == 'y'

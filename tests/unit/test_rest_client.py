@@ -53,3 +53,25 @@ async def test_no_request_carries_the_token_while_the_backend_is_not_known_to_be
         assert backend.call(lambda b: b.requests['/keys/k']) == 1
     finally:
         await api.close()
+
+
+async def test_a_quota_refusal_reads_as_the_servers_own_words(backend):
+    import httpx
+
+    from services.api import ServerError
+
+    admin = httpx.Client(base_url=backend.url, headers={'Authorization': f'Bearer {ADMIN_TOKEN}'})
+    created = admin.post('/admin/tokens', json={'name': 'ci', 'permissions': ['Read', 'Write']}).json()['data']
+    admin.post('/admin/quotas', json={'tenant': created['id'], 'max_requests_per_min': 1, 'max_storage_bytes': 10})
+    admin.close()
+    api = ApexApi(backend.url, created['token'])
+    try:
+        with pytest.raises(ServerError) as over_storage:
+            await api.put_key('k', 'far more than ten bytes')
+        assert over_storage.value.status == 507 and 'storage' in over_storage.value.message
+        assert 'server error' not in over_storage.value.message
+        with pytest.raises(ServerError) as over_rate:
+            await api.stats()
+        assert over_rate.value.status == 429 and "quota exceeded for token 'ci'" in over_rate.value.message
+    finally:
+        await api.close()
