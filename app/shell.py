@@ -86,6 +86,8 @@ body { font-family: Inter, system-ui, sans-serif; }
              background: #fff; color: #111; border-radius: .25rem; }
 .skip-link:focus { left: .5rem; }
 .nav-absent { opacity: .6; }
+/* while the server is gone the page's buttons cannot work: shown disabled, the outage banner says why */
+.backend-down .q-btn, .backend-down .q-toggle, .backend-down .q-checkbox { opacity: .45; pointer-events: none; }
 .nav-needs { font-size: .7rem; }
 .body--dark .q-header { color: #f1f5f9; }
 .row-flash td { animation: flash 1.5s ease-out; }
@@ -219,13 +221,16 @@ def frame(title: str, ctx: PageContext):
                 Heading(title).classes('text-lg font-semibold m-0')
                 badge = ConnectionBadge(ctx.reconnect_now, ctx.status)
             banner = OutageBanner(ctx.reconnect_now)
-            yield
+            with ui.column().classes('w-full gap-3') as content:
+                yield
+            banner.content = content
     else:
         badge = _header(title, ctx, _drawer(ctx), dark)
         banner = OutageBanner(ctx.reconnect_now)
         with ui.column().classes('w-full max-w-[1400px] mx-auto p-4 max-sm:p-2 gap-4') \
-                .props('id=main-content role=main tabindex=-1'):
+                .props('id=main-content role=main tabindex=-1') as content:
             yield
+        banner.content = content
 
     def on_status(status: ConnectionStatus) -> None:
         badge.show(status)
@@ -236,6 +241,19 @@ def frame(title: str, ctx: PageContext):
             ui.navigate.to(f'/login?next={quote(ctx.route)}')
 
     ctx.on_status(on_status)
+
+
+def name_icon_buttons(client) -> None:
+    """Icon-only buttons get an accessible name: their tooltip's text, else their title, else their icon's name."""
+    elements = list(client.elements.values())
+    tips = {str(e.props.get('target')): e.text for e in elements if isinstance(e, ui.tooltip) and e.props.get('target')}
+    for element in elements:
+        if not isinstance(element, ui.button) or element.text or 'aria-label' in element.props:
+            continue
+        inner = next((c.text for c in element.default_slot.children if isinstance(c, ui.tooltip)), None)
+        name = inner or tips.get(f'#{element.html_id}') or element.props.get('title') \
+            or str(element.props.get('icon') or 'button').replace('_', ' ')
+        element._props['aria-label'] = name  # before the page is sent: no update needed
 
 
 async def _sign_out() -> None:
@@ -304,6 +322,7 @@ def page(route: str, title: str, *aliases: str) -> Callable:
             ui.page_title(f'{title} · ApexStore Console')
             with frame(title, ctx):
                 await build(ctx)
+            name_icon_buttons(ui.context.client)
         # no functools.wraps: FastAPI must see render's own signature; the module makes NiceGUI's test reset
         # re-import the page module like any other page
         render.__name__, render.__module__ = build.__name__, build.__module__

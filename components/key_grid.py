@@ -22,6 +22,34 @@ COLUMNS: list[dict[str, Any]] = [
     {'field': 'size', 'headerName': 'Size', 'width': 90, 'type': 'rightAligned'},
     {'field': 'ttl', 'headerName': 'TTL', 'width': 90, 'type': 'rightAligned'},
 ]
+# below 480 px (a phone) a row is a card (key, value, size · TTL, Open / Delete) instead of four narrow columns; built
+# from DOM nodes with textContent, so keys and values stay text
+CARD_COLUMN: dict[str, Any] = {
+    'field': 'card', 'headerName': 'Keys', 'hide': True, 'flex': 1, 'autoHeight': True, 'sortable': False,
+    'valueGetter': 'data.key',
+}
+CARD_RENDERER = '''p => {{
+  const el = (tag, cls, text) => {{ const e = document.createElement(tag); e.className = cls;
+    if (text !== undefined) e.textContent = text; return e; }};
+  const card = el('div', 'key-card py-2');
+  card.append(el('div', 'font-mono font-semibold break-all leading-snug', p.data.key));
+  if (p.data.kind !== 'folder') {{
+    card.append(el('div', 'font-mono text-gray-500 break-all leading-snug', p.data.preview || ''));
+    card.append(el('div', 'text-xs text-gray-500', [p.data.size, p.data.ttl ? 'TTL ' + p.data.ttl : '']
+      .filter(Boolean).join(' · ')));
+    const actions = el('div', 'key-card-actions flex gap-2 pt-1');
+    const open = el('button', 'q-btn q-btn--flat q-btn--dense q-btn--no-uppercase text-primary px-2', 'Open');
+    const del = el('button', 'q-btn q-btn--flat q-btn--dense q-btn--no-uppercase text-negative px-2', 'Delete');
+    del.addEventListener('click', ev => {{ ev.stopPropagation(); getElement({id}).$emit('deleteKey', p.data.key); }});
+    actions.append(open, del);
+    card.append(actions);
+  }}
+  return card;
+}}'''
+NARROW_JS = ('e => {{ const narrow = e.clientWidth < 480; const cols = e.api.getColumns().map(c => c.getColId())'
+             '.filter(c => c !== "card" && c !== "key"); e.api.setColumnsVisible(cols, !narrow);'
+             ' e.api.setColumnsVisible(["key"], !narrow); e.api.setColumnsVisible(["card"], narrow);'
+             ' e.api.resetRowHeights(); }}')
 # checkbox selection sends the selected keys; arrow keys (cell focus) send the focused key
 SELECTION_JS = ('e => getElement({id}).$emit("keysSelected", '
                 'e.api.getSelectedRows().filter(r => r.kind !== "folder").map(r => r.key))')
@@ -68,9 +96,10 @@ class KeyGrid(ui.aggrid):
     def __init__(self, on_open: Callable[[str], Any], *, height: str = 'h-[32rem]',
                  columns: list[dict[str, Any]] | None = None, marker: str = 'key-table',
                  on_select: Callable[[list[str]], Any] | None = None,
-                 on_row: Callable[[dict[str, Any]], Any] | None = None) -> None:
+                 on_row: Callable[[dict[str, Any]], Any] | None = None,
+                 on_delete: Callable[[str], Any] | None = None) -> None:
         super().__init__({
-            'columnDefs': columns or COLUMNS,
+            'columnDefs': [*(columns or COLUMNS), dict(CARD_COLUMN)],
             'rowData': [],
             ':getRowId': 'p => p.data.id ?? p.data.key',
             'rowClassRules': {'row-deleted': 'data.state === "deleted"', 'row-new': 'data.state === "new"',
@@ -85,6 +114,8 @@ class KeyGrid(ui.aggrid):
         options = self._props['options']
         dict.__setitem__(options, ':onSelectionChanged', SELECTION_JS.format(id=self.id))
         dict.__setitem__(options, ':onCellFocused', FOCUS_JS.format(id=self.id))
+        dict.__setitem__(options, ':onGridSizeChanged', NARROW_JS.format())
+        dict.__setitem__(options['columnDefs'][-1], ':cellRenderer', CARD_RENDERER.format(id=self.id))
         self.selected: list[str] = []
         self.rows: dict[str, dict[str, Any]] = {}
         self._added: dict[str, dict[str, Any]] = {}
@@ -94,6 +125,8 @@ class KeyGrid(ui.aggrid):
         self.rebuilds = 0
         self.on('cellClicked', lambda e: on_open(e.args['data']['key']) if e.args.get('data') else None)
         self.on('keysSelected', lambda e: self._selected(e.args, on_select))
+        if on_delete is not None:
+            self.on('deleteKey', lambda e: on_delete(str(e.args)) if e.args else None)
         if on_row is not None:
             self.on('rowFocused', lambda e: on_row(e.args) if isinstance(e.args, dict) else None)
 

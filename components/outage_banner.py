@@ -22,15 +22,16 @@ def outage_text(status: ConnectionStatus, now: float | None = None) -> str | Non
         retry = f' Next attempt in {max(0, round(status.next_retry_at - now))} s.'
     cause = f' ({status.last_failure})' if status.last_failure else ''
     notice = f' {status.notice}' if status.notice else ''
-    return (f'The ApexStore server cannot be reached{cause}. Live updates are paused and actions will fail '
-            f'until it is back; the console keeps trying and catches up on its own.{retry}{notice} '
+    return (f'The ApexStore server cannot be reached{cause}. Live updates are paused and the page\'s actions are '
+            f'disabled until it is back; the console keeps trying and catches up on its own.{retry}{notice} '
             'Check that the server is running, then press Reconnect now.')
 
 
 class OutageBanner:
     """Hidden while connected; knows nothing about the backend (it is told the status)."""
 
-    def __init__(self, on_reconnect: Callable[[], None]) -> None:
+    def __init__(self, on_reconnect: Callable[[], None], content: ui.element | None = None) -> None:
+        self.content = content  # its buttons are disabled (with the banner as the reason) while the server is gone
         with ui.row().classes('w-full items-center gap-3 px-4 py-2 bg-negative text-white no-wrap') \
                 .props('role=alert') as self.row:
             ui.icon('cloud_off').props('aria-hidden=true')
@@ -45,8 +46,14 @@ class OutageBanner:
         if text is None:
             if self.row.visible:
                 self.row.set_visibility(False)
+                if self.content is not None:
+                    self.content.classes(remove='backend-down')
+                    self.content.props(remove='aria-disabled')
             return
         if self.label.text != text:
             self.label.text = text
         if not self.row.visible:
             self.row.set_visibility(True)
+            if self.content is not None:
+                self.content.classes(add='backend-down')
+                self.content.props('aria-disabled=true')

@@ -12,6 +12,7 @@ from nicegui.events import UploadEventArguments
 from pydantic import ValidationError
 
 from components.confirm import confirm
+from components.job_slots import PROGRESS_SLOT, STATUS_SLOT
 from components.page_header import PageHeader
 from components.states import StatePanel
 from services.api import NotOffered
@@ -50,11 +51,8 @@ JOB_COLUMNS = [
     {'name': 'started', 'label': 'Started', 'field': 'started', 'align': 'left'},
 ]
 JOB_SLOTS = {
-    'body-cell-status': r'''<q-td :props="props"><q-badge :color="props.row.color">{{ props.value }}</q-badge>
-      <div v-if="props.row.error" class="text-negative text-xs">{{ props.row.error }}</div></q-td>''',
-    'body-cell-progress': r'''<q-td :props="props" style="min-width: 9rem">
-      <q-linear-progress :value="props.row.fraction" size="10px" rounded color="primary" />
-      <div class="text-xs text-gray-500">{{ props.value }}</div></q-td>''',
+    'body-cell-status': STATUS_SLOT,
+    'body-cell-progress': PROGRESS_SLOT,
 }
 COLORS = {'running': 'info', 'completed': 'positive', 'failed': 'negative', 'cancelled': 'warning'}
 PLACEHOLDERS = '{n} the record number · {name} a person · {email} · {uuid} · {rand} a number (same n, same data)'

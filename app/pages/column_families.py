@@ -6,6 +6,7 @@ from urllib.parse import quote
 
 from nicegui import ui
 
+from components.clock import number
 from components.confirm import confirm
 from components.sizes import kb_text
 from components.states import StatePanel
@@ -35,8 +36,8 @@ CHANGES = (KeyChangeEvent, CompactionEvent, SnapshotEvent)  # writes, flushes/co
 
 
 def row(cf: ColumnFamily) -> dict:
-    return {'name': cf.name, 'keys': f'{cf.keys:,}', 'size': kb_text(cf.size_kb), 'sst_files': cf.sst_files,
-            'mem_records': f'{cf.mem_records:,}', 'browse': f'/keys?cf={quote(cf.name, safe="")}'}
+    return {'name': cf.name, 'keys': f'{number(cf.keys)}', 'size': kb_text(cf.size_kb), 'sst_files': cf.sst_files,
+            'mem_records': f'{number(cf.mem_records)}', 'browse': f'/keys?cf={quote(cf.name, safe="")}'}
 
 
 @page('/column-families', 'Column Families')

@@ -7,6 +7,7 @@ import time
 from nicegui import background_tasks, ui
 
 from components.charts import LevelChart
+from components.clock import number
 from components.confirm import confirm
 from components.live_feed import LiveFeed
 from components.page_header import PageHeader
@@ -127,8 +128,8 @@ async def compaction(ctx: PageContext) -> None:
     def render_view() -> None:
         stats: Stats | None = model['stats']
         if stats is not None:
-            mem_badge.text = f'{stats.mem_records:,} records'
-            wal_label.text = f'WAL Size {stats.wal_kb:,} KB'
+            mem_badge.text = f'{number(stats.mem_records)} records'
+            wal_label.text = f'WAL Size {number(stats.wal_kb)} KB'
             flush_button.set_enabled(stats.mem_records > 0 and not model['running'])
         compact_button.set_enabled(not model['running'])
         status_label.text = model['status']

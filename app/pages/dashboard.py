@@ -10,7 +10,7 @@ from nicegui import background_tasks, ui
 
 from components.cards import card_header
 from components.charts import ThroughputChart
-from components.clock import clock_time
+from components.clock import clock_time, number
 from components.live_feed import LiveFeed
 from components.stat_card import StatCard
 from services.api import ApiError
@@ -95,10 +95,10 @@ async def dashboard(ctx: PageContext) -> None:
             due.stats_at = time.monotonic()
             due.stats_busy = False
         stats_error.text = ''
-        mem.set(f'{stats.mem_records:,} records', f'{stats.mem_kb / 1024:.2f} MB')
-        wal.set(f'{stats.wal_kb:,} KB', 'Write-ahead log')
+        mem.set(f'{number(stats.mem_records)} records', f'{stats.mem_kb / 1024:.2f} MB')
+        wal.set(f'{number(stats.wal_kb)} KB', 'Write-ahead log')
         disk.set(f'{stats.sst_kb / 1024:.2f} MB', f'{stats.sst_files} SSTables')
-        keys.set(f'{stats.total_records:,}', 'All records')
+        keys.set(f'{number(stats.total_records)}', 'All records')
 
     refresh_button.on_click(load_stats)
 

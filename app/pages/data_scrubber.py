@@ -8,6 +8,7 @@ import time
 from nicegui import ui
 
 from components.confirm import confirm
+from components.job_slots import PROGRESS_SLOT, STATUS_SLOT
 from components.page_header import PageHeader
 from components.states import StatePanel
 from services.api import NotOffered
@@ -29,11 +30,8 @@ JOB_COLUMNS = [
     {'name': 'actions', 'label': '', 'field': 'id', 'align': 'right'},
 ]
 JOB_SLOTS = {
-    'body-cell-status': r'''<q-td :props="props"><q-badge :color="props.row.color">{{ props.value }}</q-badge>
-      <div v-if="props.row.error" class="text-negative text-xs">{{ props.row.error }}</div></q-td>''',
-    'body-cell-progress': r'''<q-td :props="props" style="min-width: 9rem">
-      <q-linear-progress :value="props.row.fraction" size="10px" rounded color="primary" />
-      <div class="text-xs text-gray-500">{{ props.value }}</div></q-td>''',
+    'body-cell-status': STATUS_SLOT,
+    'body-cell-progress': PROGRESS_SLOT,
     'body-cell-actions': r'''<q-td :props="props"><q-btn flat dense icon="delete" color="negative"
       :title="props.row.status === 'Running' ? 'Stop and delete' : 'Delete'"
       @click="$parent.$emit('delete', props.row.id)" /></q-td>''',

@@ -9,7 +9,7 @@ from __future__ import annotations
 from nicegui import ui
 
 from components.charts import HistoryChart
-from components.clock import clock_time
+from components.clock import clock_time, number
 from components.states import StatePanel
 from services.events.models import CompactionEvent, KeyChangeEvent, SnapshotEvent
 from services.metrics_history import OPERATIONS, MetricsHistory, Point, metrics_history
@@ -116,7 +116,7 @@ async def statistics(ctx: PageContext) -> None:
             return
         if state.container.visible:
             state.hide()
-        show(engine, [{'name': STAT_LABELS.get(k, k), 'value': f'{v:,}'} for k, v in stats.model_dump().items()])
+        show(engine, [{'name': STAT_LABELS.get(k, k), 'value': f'{number(v)}'} for k, v in stats.model_dump().items()])
         show(counters, [{'name': k.removeprefix('apexstore_').removesuffix('_total').replace('_', ' '),
                          'value': f'{v:,.0f}'} for k, v in sorted(metrics.items())])
 

@@ -38,3 +38,13 @@ def nicegui_chrome_options(nicegui_chrome_options: webdriver.ChromeOptions) -> w
     if CHROMIUM:
         nicegui_chrome_options.binary_location = CHROMIUM
     return nicegui_chrome_options
+
+
+def find_now(screen: Screen, by: str, selector: str) -> list:
+    """Elements present right now: for checks that something is absent, which the implicit wait (15 s) would
+    otherwise turn into a 15 s pause each time; use `screen.wait_for` around it to wait for presence."""
+    screen.selenium.implicitly_wait(0)
+    try:
+        return screen.selenium.find_elements(by, selector)
+    finally:
+        screen.selenium.implicitly_wait(Screen.IMPLICIT_WAIT)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 from nicegui.testing import Screen
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 
 from app.auth import issue_login_link
+from tests.browser.conftest import find_now
 from tests.conftest import ADMIN_TOKEN, admin_client
 
 EVIL = '<img src=x onerror=alert(1)>'
@@ -36,7 +35,7 @@ def assert_no_injection(screen: Screen) -> None:
         raise AssertionError(f'an alert fired: {text}')
     except NoAlertPresentException:
         pass
-    assert not screen.selenium.find_elements(By.CSS_SELECTOR, 'img[src="x"]'), 'the key became an <img> element'
+    assert not find_now(screen, By.CSS_SELECTOR, 'img[src="x"]'), 'the key became an <img> element'
 
 
 def test_one_time_link_signs_in_and_leaves_the_address_bar(console_backend, screen: Screen):
@@ -72,7 +71,7 @@ def test_an_html_key_renders_as_text_on_every_live_page(console_backend, screen:
     assert_no_injection(screen)
     for route in ('/keys', '/snapshots', '/compaction', '/health'):
         screen.open(route)
-        time.sleep(0.5)
+        wait_live(screen)  # the page is built and its live data arrived
         if route in ('/keys', '/snapshots'):
             screen.should_contain(EVIL)
         assert_no_injection(screen)
@@ -84,13 +83,13 @@ def test_note_markdown_is_sanitised(console_backend, screen: Screen):
     screen.allowed_js_errors.append('/x - Failed to load resource')  # the harmless <img src=x> that remains
     sign_in_with_link(screen, '/notes?open=evil')
     screen.should_contain('Title')
-    time.sleep(0.5)
+    screen.wait_for(lambda: bool(find_now(screen, By.CSS_SELECTOR, 'img[src="x"]')))  # the note is drawn, inert
     try:
         screen.selenium.switch_to.alert.dismiss()
         raise AssertionError('an alert fired from a note')
     except NoAlertPresentException:
         pass
-    assert not screen.selenium.find_elements(By.CSS_SELECTOR, 'img[onerror]')
+    assert not find_now(screen, By.CSS_SELECTOR, 'img[onerror]')
 
 
 def test_sign_out_closes_the_session(console_backend, screen: Screen):

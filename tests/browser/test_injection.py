@@ -14,6 +14,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 
 from backend.routes.notes import HISTORY_PREFIX
+from tests.browser.conftest import find_now
 from tests.browser.test_browser import sign_in_with_link, wait_live
 from tests.conftest import admin_client
 
@@ -38,12 +39,12 @@ INJECTED = (f'form, input[name="password"], iframe, svg circle, img[src^="{ELSEW
 
 def injected(screen: Screen) -> list[str]:
     """Elements a hostile value or note tried to add, as outer HTML (empty: none)."""
-    return [e.get_attribute('outerHTML') or '' for e in screen.selenium.find_elements(By.CSS_SELECTOR, INJECTED)]
+    return [e.get_attribute('outerHTML') or '' for e in find_now(screen, By.CSS_SELECTOR, INJECTED)]
 
 
 def shown_as_text(screen: Screen, text: str) -> bool:
     """Whether a value/version block (a `<pre>`, or the old code block) shows `text`."""
-    return bool(screen.selenium.find_elements(By.XPATH, f'//pre[contains(., "{text}")]'))
+    return bool(find_now(screen, By.XPATH, f'//pre[contains(., "{text}")]'))
 
 
 def field(screen: Screen, label: str, index: int = 0) -> WebElement:
@@ -95,7 +96,7 @@ def test_a_value_with_a_code_fence_shows_as_text_in_the_explorer_and_time_travel
     assert shown_as_text(screen, 'Sign in again'), 'the markup is shown, as text'
     assert injected(screen) == [], 'the value broke out of its block'
     screen.open('/time-travel?note=fenced')
-    screen.wait_for(lambda: bool(screen.selenium.find_elements(By.CSS_SELECTOR, 'button[title="View"]')))
+    screen.wait_for(lambda: bool(find_now(screen, By.CSS_SELECTOR, 'button[title="View"]')))
     screen.selenium.find_element(By.CSS_SELECTOR, 'button[title="View"]').click()
     screen.wait_for(lambda: shown_as_text(screen, 'harmless end'))
     assert shown_as_text(screen, 'Sign in again')
@@ -114,8 +115,8 @@ def test_a_hostile_note_renders_without_forms_remote_images_svg_or_handlers(cons
     links = [a.get_attribute('href') for a in screen.selenium.find_elements(By.CSS_SELECTOR, '.nicegui-markdown a')]
     assert 'https://example.org/' in links
     screen.click('Show images from other sites')  # asked for: the remote image comes back, nothing else does
-    screen.wait_for(lambda: bool(screen.selenium.find_elements(By.CSS_SELECTOR, f'img[src="{ELSEWHERE}/pixel.png"]')))
-    assert not screen.selenium.find_elements(By.CSS_SELECTOR, 'form, svg circle, iframe, [onload], [onfocus]')
+    screen.wait_for(lambda: bool(find_now(screen, By.CSS_SELECTOR, f'img[src="{ELSEWHERE}/pixel.png"]')))
+    assert not find_now(screen, By.CSS_SELECTOR, 'form, svg circle, iframe, [onload], [onfocus]')
 
 
 def test_a_10_mb_paste_is_refused_and_never_swapped_for_the_old_value(console_backend, screen: Screen):
@@ -148,7 +149,7 @@ def test_time_travel_views_the_exact_version_whose_button_was_clicked(console_ba
     add_version(console_backend, 'doc', first, 'first draft')
     add_version(console_backend, 'doc', second, 'second draft')
     sign_in_with_link(screen, '/time-travel?note=doc')
-    screen.wait_for(lambda: len(screen.selenium.find_elements(By.CSS_SELECTOR, 'button[title="View"]')) == 3)
+    screen.wait_for(lambda: len(find_now(screen, By.CSS_SELECTOR, 'button[title="View"]')) == 3)
     screen.selenium.find_elements(By.CSS_SELECTOR, 'button[title="View"]')[-1].click()  # the oldest
     screen.should_contain('first draft')
     screen.selenium.find_elements(By.CSS_SELECTOR, 'button[title="View"]')[-2].click()

@@ -77,3 +77,73 @@ def test_find_by_prefix_open_json_as_a_tree_live_rows_and_a_phone_layout(console
     keys, value = rect(screen, 'key-table'), rect(screen, 'value-pane')
     assert value['top'] >= keys['bottom'] - 1, f'the value pane should sit below the keys: {keys} {value}'
     assert value['right'] <= width[1] + 1 and keys['right'] <= width[1] + 1
+    screen.wait_for(lambda: 'Open' in grid_text(screen) and 'Delete' in grid_text(screen))  # rows became cards
+    card = screen.selenium.find_element(By.XPATH, '//*[@data-testid="key-table"]//*[contains(@class, "key-card")]'
+                                                  '[.//*[.="user:000"]]')
+    assert 'name 0' in card.text, 'a card shows the key, its value and its actions'
+    card.find_element(By.XPATH, './/button[.="Delete"]').click()
+    screen.should_contain('This cannot be undone.')  # the confirmation, before anything is deleted
+
+
+def by_testid(screen: Screen, name: str):
+    return screen.selenium.find_element(By.CSS_SELECTOR, f'[data-testid="{name}"]')
+
+
+def field(screen: Screen, name: str):
+    """The input or textarea of a Quasar field marked `name` (the attribute lands on the field or on its input)."""
+    return screen.selenium.find_element(By.CSS_SELECTOR, f'input[data-testid="{name}"], textarea[data-testid="{name}"],'
+                                        f' [data-testid="{name}"] input, [data-testid="{name}"] textarea')
+
+
+def test_a_142_kb_json_value_opens_as_a_tree_and_an_edit_is_saved_keeping_the_ttl(console_backend, screen: Screen):
+    big = {'orders': [{'id': i, 'customer': f'customer-{i}', 'lines': [{'sku': f'sku-{i}-{j}', 'qty': j}
+                                                                       for j in range(8)]} for i in range(470)]}
+    text = json.dumps(big)
+    assert 130_000 < len(text) < 160_000
+    with admin_client(console_backend) as api:
+        api.put('/keys/orders:big', json={'value': text})
+        api.put('/keys/session:1', json={'value': '{"user": "ada"}', 'ttl_secs': 3600})
+    sign_in_with_link(screen, '/keys?key=orders%3Abig')
+    wait_live(screen)
+    screen.should_contain('preview truncated — load all')  # a big value comes in parts, never "not valid JSON"
+    assert 'not valid JSON' not in pane(screen).text
+    assert '140.3 KB' in by_testid(screen, 'value-size').text
+    screen.selenium.find_element(By.XPATH, '//button[.//span[normalize-space()="Load all"]]').click()
+    screen.wait_for(lambda: '1 prop' in by_testid(screen, 'value-tree').text)  # the whole document, as a tree
+
+    screen.open('/keys?key=session%3A1')
+    screen.wait_for(lambda: 'ada' in by_testid(screen, 'value-tree').text)
+    screen.wait_for(lambda: any(ch.isdigit() for ch in by_testid(screen, 'value-ttl').text))
+    by_testid(screen, 'value-edit').click()
+    editor = field(screen, 'value-editor')
+    editor.send_keys(Keys.CONTROL, 'a')
+    editor.send_keys('{"user": "grace"}')
+    by_testid(screen, 'value-save').click()
+    screen.wait_for(lambda: by_testid(screen, 'diff-save').is_displayed())
+    by_testid(screen, 'diff-save').click()
+    with admin_client(console_backend) as api:
+        screen.wait_for(lambda: api.get('/keys/session:1').json()['value'] == '{"user": "grace"}')
+        ttl = api.get('/keys/session:1/ttl').json()
+    assert 0 < ttl['ttl_secs'] <= 3600, f'saving must keep the TTL: {ttl}'
+
+
+def test_delete_by_pattern_previews_the_count_and_needs_the_pattern_typed(console_backend, screen: Screen):
+    with admin_client(console_backend) as api:
+        api.post('/keys/batch', json={'records': [{'key': f'tmp:{i}', 'value': 'x'} for i in range(7)]
+                 + [{'key': 'keep:1', 'value': 'y'}]})
+    sign_in_with_link(screen, '/keys')
+    wait_live(screen)
+    screen.wait_for(lambda: 'tmp:6' in grid_text(screen))
+    screen.selenium.find_element(By.CSS_SELECTOR, '[aria-label="Bulk actions"]').click()
+    by_testid(screen, 'delete-pattern').click()
+    field(screen, 'pattern-query').send_keys('tmp:')
+    by_testid(screen, 'pattern-preview').click()
+    screen.wait_for(lambda: by_testid(screen, 'pattern-count').text == '7 keys match')
+    assert not by_testid(screen, 'pattern-delete').is_enabled(), 'not before the pattern is typed'
+    field(screen, 'pattern-typed').send_keys('tmp:')
+    screen.wait_for(lambda: by_testid(screen, 'pattern-delete').is_enabled())
+    by_testid(screen, 'pattern-delete').click()
+    with admin_client(console_backend) as api:
+        screen.wait_for(lambda: api.get('/keys', params={'prefix': 'tmp:'}).json()['keys'] == [])
+        assert api.get('/keys/keep:1').status_code == 200
+    screen.wait_for(lambda: 'tmp:6' not in grid_text(screen) and 'keep:1' in grid_text(screen))

@@ -85,11 +85,12 @@ async def test_flush_button(console_backend, user: User):
 async def test_health_cards_flip_the_moment_a_probe_fails(console_backend, user: User):
     await open_page(user, '/health')
     await eventually(lambda: element(user, 'probe-readiness-status').text == 'HEALTHY')
-    assert element(user, 'banner-title').text == 'All Systems Operational'
+    await eventually(lambda: element(user, 'banner-title').text == 'All Systems Operational',
+                     message='every probe checked: the banner should say so')
     console_backend.faults(failing_probes=['readiness'])
     await eventually(lambda: element(user, 'probe-readiness-status').text == 'UNHEALTHY',
                      message='readiness card did not flip')
-    assert element(user, 'banner-title').text == 'Degraded Service'
+    await eventually(lambda: element(user, 'banner-title').text == 'Degraded Service')
     await eventually(lambda: lines(user, 'health-timeline')[:1] == [('unhealthy', 'readiness')],
                      message='the timeline should show the transition')
     console_backend.faults(failing_probes=[])

@@ -114,6 +114,10 @@ async def test_every_page_has_one_heading_a_skip_link_and_a_navigation_landmark(
     assert 'aria-current="page"' in element(user, 'nav').content
     main = [e for e in user.client.elements.values() if e.props.get('id') == 'main-content']
     assert main and main[0].props.get('role') == 'main'
+    unnamed = [b for b in user.client.elements.values() if isinstance(b, ui.button) and not b.text
+               and not b.props.get('aria-label')]
+    assert not unnamed, f'icon-only buttons need an accessible name: {unnamed}'
+    assert hidden_or_not(user, 'copy-key').props['aria-label'] == 'Copy key', 'named after its tooltip'
 
 
 async def test_a_banner_says_the_server_is_gone_and_goes_away_when_it_is_back(console_backend, user: User):
@@ -124,10 +128,13 @@ async def test_a_banner_says_the_server_is_gone_and_goes_away_when_it_is_back(co
     await eventually(lambda: hidden_or_not(user, 'outage-banner').visible, timeout=15,
                      message='a page-wide banner should say the server is gone')
     assert 'cannot be reached' in element(user, 'outage-text').text
+    main = next(e for e in user.client.elements.values() if e.props.get('id') == 'main-content')
+    assert 'backend-down' in main.classes, 'the page\'s buttons are shown disabled while the server is gone'
     assert 'Reconnect now' in [getattr(e, 'text', '') for e in user.find(marker='outage-reconnect').elements]
     console_backend.start()
     await eventually(lambda: not hidden_or_not(user, 'outage-banner').visible, timeout=20,
                      message='the banner should go once the server is back')
+    assert 'backend-down' not in main.classes
 
 
 async def test_the_token_never_reaches_the_page(console_backend, user: User):

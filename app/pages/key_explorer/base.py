@@ -86,5 +86,8 @@ class ExplorerBase:
     async def delete_selected(self) -> None:  # bulk
         raise NotImplementedError
 
+    async def delete(self, key: str) -> None:  # value pane (confirmation, then delete)
+        raise NotImplementedError
+
     def open_prefilled(self, dialog: ui.dialog) -> None:  # bulk
         raise NotImplementedError

@@ -36,17 +36,19 @@ class Bulk(ExplorerBase):
             with ui.row().classes('w-full items-center gap-2').style('flex-wrap: nowrap'):
                 self.pattern_mode = ui.select(MODES, value='prefix').props('dense').style('width: 9rem') \
                     .mark('pattern-mode')
-                self.pattern_query = ui.input('Pattern').props('dense').classes('grow').mark('pattern-query')
+                self.pattern_query = ui.input('Pattern').props('dense data-testid=pattern-query').classes('grow') \
+                    .mark('pattern-query')
             self.pattern_preview_button = ui.button('Preview', icon='visibility', on_click=self.preview_pattern) \
-                .props('flat').mark('pattern-preview')
-            self.pattern_count = ui.label('').classes('text-sm').mark('pattern-count')
+                .props('flat data-testid=pattern-preview').mark('pattern-preview')
+            self.pattern_count = ui.label('').classes('text-sm').props('data-testid=pattern-count') \
+                .mark('pattern-count')
             self.pattern_hint = ui.label('').classes('text-sm text-gray-500')
             self.pattern_typed = ui.input(placeholder='type the pattern to confirm').props('dense') \
-                .classes('w-full').mark('pattern-typed')
+                .classes('w-full').props('data-testid=pattern-typed').mark('pattern-typed')
             with ui.row().classes('w-full justify-end'):
                 ui.button('Cancel', on_click=self.pattern_dialog.close).props('flat')
                 pattern_go = ui.button('Delete matching keys', color='negative', on_click=self.delete_pattern) \
-                    .mark('pattern-delete')
+                    .props('data-testid=pattern-delete').mark('pattern-delete')
         pattern_go.bind_enabled_from(self.pattern_typed, 'value', backward=self.pattern_ready)
         with ui.dialog() as self.export_dialog, ui.card().style('width: 28rem; max-width: 100%'):
             ui.label('Export keys').classes('text-lg font-semibold')

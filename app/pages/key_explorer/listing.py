@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from nicegui import background_tasks, ui
 
+from components.clock import number
 from components.key_grid import KeyGrid, make_row, ttl_text
 from components.key_tree import KeyTree
 from components.states import StatePanel
@@ -81,7 +82,8 @@ class Listing(ExplorerBase):
 
     def build_list(self) -> None:
         self.table_state = StatePanel('table-state')
-        self.grid = KeyGrid(on_open=self.open_key, on_select=self.select, on_row=self.focus_row)
+        self.grid = KeyGrid(on_open=self.open_key, on_select=self.select, on_row=self.focus_row,
+                            on_delete=self.delete)
         self.tree = KeyTree(on_open=lambda _k: None, on_row=self.focus_row, on_select=self.select)
         self.tree.delimiter = self.delimiter.value or ':'
         self.tree.on('cellClicked', lambda e: self.tree_click(e.args.get('data') or {}))
@@ -113,18 +115,19 @@ class Listing(ExplorerBase):
         self.counted.at = time.monotonic()
         self.progress.text = self.counts_text(len(self.grid.rows))
         self.more_button.set_visibility(self.window.cursor is not None and self.view_toggle.value == 'list')
-        self.selected_label.text = f'{len(self.selection.keys):,} selected' if self.selection.keys else ''
+        self.selected_label.text = f'{number(len(self.selection.keys))} selected' if self.selection.keys else ''
 
     def counts_text(self, shown: int) -> str:
-        total = f'{self.totals.store:,}' if self.totals.store is not None else '?'
+        total = f'{number(self.totals.store)}' if self.totals.store is not None else '?'
         where = 'the store' if self.source.is_default else f'"{self.source.cf}"'
         if self.view_toggle.value == 'tree':
             folders = sum(1 for row in self.tree.rows.values() if row['kind'] == 'folder')
-            return f'{folders:,} folders · {len(self.tree.rows) - folders:,} keys shown · {total} keys in {where}'
+            keys_shown = number(len(self.tree.rows) - folders)
+            return f'{number(folders)} folders · {keys_shown} keys shown · {total} keys in {where}'
         if self.window.scans:
             more = ' so far' if self.window.cursor is not None else ''
-            return f'{shown:,} matches{more} · scanned {self.window.scanned:,} of {total}'
-        return f'{shown:,} in view · {total} keys in {where}'
+            return f'{number(shown)} matches{more} · scanned {number(self.window.scanned)} of {total}'
+        return f'{number(shown)} in view · {total} keys in {where}'
 
     def drop_deleted(self, keys: list[str]) -> None:
         for key in keys:
@@ -271,8 +274,8 @@ class Listing(ExplorerBase):
             await self.fetch_key(query, show=True, found_toast=f'Key "{query}" found!')
             return
         further = '' if self.window.cursor is None or not self.window.scans else \
-            f' so far (scanned {self.window.scanned:,}; Load more searches further)'
-        notify(f'{len(self.grid.rows):,} keys found for "{query}"{further}', 'info')
+            f' so far (scanned {number(self.window.scanned)}; Load more searches further)'
+        notify(f'{number(len(self.grid.rows))} keys found for "{query}"{further}', 'info')
 
     # -- selection and keyboard ---------------------------------------------------------------------------------
     def select(self, keys: list[str]) -> None:
@@ -326,7 +329,7 @@ class Listing(ExplorerBase):
         else:
             tree_changed = self.tree_put(event.key)
             if event.key in self.grid.rows or self.window.belongs(event.key, event.value):
-                value = event.value if event.value is not None else f'({event.value_size or 0:,} bytes)'
+                value = event.value if event.value is not None else f'({number(event.value_size or 0)} bytes)'
                 new = event.key not in self.grid.rows
                 ttl = '' if new else self.grid.rows[event.key].get('ttl', '')
                 self.grid.upsert(make_row(event.key, value, 'new' if new else 'changed', size=event.value_size,

@@ -232,7 +232,8 @@ class ValuePane(ExplorerBase):
             TextBlock(text_diff(self.opened.value, value)).classes('max-h-96 overflow-auto').mark('value-diff')
             with ui.row().classes('w-full justify-end'):
                 ui.button('Cancel', on_click=lambda: diff_dialog.submit(False)).props('flat')
-                ui.button('Save', icon='save', on_click=lambda: diff_dialog.submit(True)).mark('diff-save')
+                ui.button('Save', icon='save', on_click=lambda: diff_dialog.submit(True)) \
+                    .props('data-testid=diff-save').mark('diff-save')
         diff_dialog.open()
         go = await diff_dialog
         diff_dialog.delete()
