@@ -177,23 +177,28 @@ async def _regroup_nav(ctx: PageContext, nav: ui.html) -> None:
         nav.set_content(nav_html(ctx.route, absent_routes(ctx.api.base_url)))
 
 
-def _theme_menu(dark: ui.dark_mode) -> None:
-    choice = app.storage.user.get('theme', 'system')
-    button = ui.button(icon=THEMES.get(choice, THEMES['system'])[1]).props('flat round dense aria-label="Theme"') \
-        .mark('theme-toggle')
-    button.tooltip('Theme: system, dark or light')
+def _theme_button(dark: ui.dark_mode) -> None:
+    """One button cycles system -> dark -> light (a menu would cost every tab a dozen more elements)."""
+    order = list(THEMES)
 
-    def pick(name: str) -> None:
+    def label(name: str) -> str:
+        following = order[(order.index(name) + 1) % len(order)]
+        return f'{THEMES[name][2]}; click for {following}'
+
+    choice = app.storage.user.get('theme', 'system')
+    choice = choice if choice in THEMES else 'system'
+    button = ui.button(icon=THEMES[choice][1]).props('flat round dense').mark('theme-toggle')
+    button._props['aria-label'] = label(choice)
+
+    def cycle() -> None:
+        current = app.storage.user.get('theme', 'system')
+        name = order[(order.index(current) + 1) % len(order)] if current in order else 'dark'
         app.storage.user['theme'] = name
         dark.value = THEMES[name][0]
-        button.props(f'icon={THEMES[name][1]}')
+        button._props['aria-label'] = label(name)
+        button.props(f'icon={THEMES[name][1]}')  # sends both
 
-    with button, ui.menu():
-        for name, (_value, icon, label) in THEMES.items():
-            with ui.menu_item(on_click=lambda _e, name=name: pick(name)).mark(f'theme-{name}'):
-                with ui.row().classes('items-center gap-2 no-wrap'):
-                    ui.icon(icon).props('aria-hidden=true')
-                    ui.label(label)
+    button.on_click(cycle)
 
 
 def _header(title: str, ctx: PageContext, drawer: ui.left_drawer, dark: ui.dark_mode) -> ConnectionBadge:
@@ -206,7 +211,7 @@ def _header(title: str, ctx: PageContext, drawer: ui.left_drawer, dark: ui.dark_
         with ui.row().classes('items-center gap-2 no-wrap'):
             badge = ConnectionBadge(ctx.reconnect_now, ctx.status)
             ui.label(ctx.session.identity).classes('text-sm text-gray-400 max-lg:hidden').mark('identity')
-            _theme_menu(dark)
+            _theme_button(dark)
             ui.button('Sign out', icon='logout', on_click=_sign_out).props('flat dense no-caps').mark('sign-out')
     return badge
 

@@ -384,7 +384,7 @@ def tab_memory(env: Env, target: Target, cfg: Config) -> dict[str, Any]:
 
 def memory_burst(env: Env, first: str, cfg: Config) -> dict[str, Any]:
     """RSS before, right after and settled after a burst, with dashboard + keys + keys open."""
-    handles = [first] + [env.open(env.console_view('/keys', 'Entries')) for _ in range(2)]
+    handles = [first] + [env.open(env.console_view('/keys', 'Column family')) for _ in range(2)]
     before = settled_rss(env.console.process.pid)
     writes = asyncio.run(batch_writes(env.console.backend_url, env.console.token, BURST_KEYS, cfg.burst_rate,
                                       cfg.memory_burst_secs, tag='mem'))
@@ -525,7 +525,7 @@ def scenario_burst(console_dir: Path, cfg: Config) -> dict[str, Any]:
             httpx.request('DELETE', f'{env.console.backend_url}/keys', params={'prefix': 'burst:'},
                           headers=auth(env.console.token), timeout=60).raise_for_status()
             console = burst_run(env, [env.console_view('/dashboard', 'Latest changes'),
-                                      env.console_view('/keys', 'Entries'), env.console_view('/keys', 'Entries')], cfg)
+                                      env.console_view('/keys', 'Column family'), env.console_view('/keys', 'Column family')], cfg)
             out[store] = {'baseline': baseline, 'console': console}
     return {'stores': out, 'rate': cfg.burst_rate, 'secs': cfg.burst_secs, 'prefill': cfg.burst_prefill}
 

@@ -28,32 +28,51 @@ def outage_text(status: ConnectionStatus, now: float | None = None) -> str | Non
 
 
 class OutageBanner:
-    """Hidden while connected; knows nothing about the backend (it is told the status)."""
+    """Hidden while connected, built the first time it is needed (most tabs never need it: memory per tab);
+    knows nothing about the backend (it is told the status)."""
 
     def __init__(self, on_reconnect: Callable[[], None], content: ui.element | None = None) -> None:
         self.content = content  # its buttons are disabled (with the banner as the reason) while the server is gone
-        with ui.row().classes('w-full items-center gap-3 px-4 py-2 bg-negative text-white no-wrap') \
-                .props('role=alert') as self.row:
-            ui.icon('cloud_off').props('aria-hidden=true')
-            self.label = ui.label('').classes('grow text-sm').mark('outage-text')
-            ui.button('Reconnect now', on_click=on_reconnect).props('flat dense no-caps color=white') \
-                .mark('outage-reconnect')
-        self.row.mark('outage-banner')
-        self.row.set_visibility(False)
+        self.on_reconnect = on_reconnect
+        self.slot = ui.element('div').classes('w-full').mark('outage-slot')
+        self.row: ui.row | None = None
+        self.label: ui.label | None = None
+        self.down = False
+
+    def _build(self) -> tuple[ui.row, ui.label]:
+        with self.slot:
+            with ui.row().classes('w-full items-center gap-3 px-4 py-2 bg-negative text-white no-wrap') \
+                    .props('role=alert') as row:
+                ui.icon('cloud_off').props('aria-hidden=true')
+                label = ui.label('').classes('grow text-sm').mark('outage-text')
+                ui.button('Reconnect now', on_click=self.on_reconnect).props('flat dense no-caps color=white') \
+                    .mark('outage-reconnect')
+        row.mark('outage-banner')
+        self.row, self.label = row, label
+        return row, label
 
     def show(self, status: ConnectionStatus) -> None:
         text = outage_text(status)
         if text is None:
-            if self.row.visible:
+            if self.down and self.row is not None:
+                self.down = False
                 self.row.set_visibility(False)
-                if self.content is not None:
-                    self.content.classes(remove='backend-down')
-                    self.content.props(remove='aria-disabled')
+                self._disable_content(False)
             return
-        if self.label.text != text:
-            self.label.text = text
-        if not self.row.visible:
-            self.row.set_visibility(True)
-            if self.content is not None:
-                self.content.classes(add='backend-down')
-                self.content.props('aria-disabled=true')
+        row, label = (self.row, self.label) if self.row is not None and self.label is not None else self._build()
+        if label.text != text:
+            label.text = text
+        if not self.down:
+            self.down = True
+            row.set_visibility(True)
+            self._disable_content(True)
+
+    def _disable_content(self, down: bool) -> None:
+        if self.content is None:
+            return
+        if down:
+            self.content.classes(add='backend-down')
+            self.content.props('aria-disabled=true')
+        else:
+            self.content.classes(remove='backend-down')
+            self.content.props(remove='aria-disabled')

@@ -33,7 +33,15 @@ class ExplorerBase:
     # widgets shared between parts
     table_state: StatePanel
     grid: KeyGrid
-    tree: KeyTree
+    lazy_tree: KeyTree | None
+
+    @property
+    def tree(self) -> KeyTree:  # listing (made on first use)
+        raise NotImplementedError
+
+    @property
+    def tree_rows(self) -> dict:  # listing
+        raise NotImplementedError
     view_toggle: ui.toggle
     search_query: ui.input
     viewer_card: ui.card

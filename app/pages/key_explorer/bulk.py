@@ -155,7 +155,7 @@ class Bulk(ExplorerBase):
                 deleted = previewed[2]
                 for key in keys:
                     self.gone(key)
-                for row_id in [i for i, row in self.tree.rows.items() if row['kind'] == 'key' and
+                for row_id in [i for i, row in self.tree_rows.items() if row['kind'] == 'key' and
                                row['key'].startswith(query)]:
                     self.gone(row_id[2:])
             else:

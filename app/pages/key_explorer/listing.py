@@ -84,10 +84,24 @@ class Listing(ExplorerBase):
         self.table_state = StatePanel('table-state')
         self.grid = KeyGrid(on_open=self.open_key, on_select=self.select, on_row=self.focus_row,
                             on_delete=self.delete)
-        self.tree = KeyTree(on_open=lambda _k: None, on_row=self.focus_row, on_select=self.select)
-        self.tree.delimiter = self.delimiter.value or ':'
-        self.tree.on('cellClicked', lambda e: self.tree_click(e.args.get('data') or {}))
+        self.tree_slot = ui.element('div').classes('w-full')  # the tree grid is made the first time it is shown
+        self.lazy_tree: KeyTree | None = None
         self.more_button = ui.button('Load more', icon='expand_more').props('flat dense').mark('load-more')
+
+    @property
+    def tree(self) -> KeyTree:
+        """The tree grid, made on first use: a second AG Grid would cost every list-view page load (bench nav)."""
+        if self.lazy_tree is None:
+            with self.tree_slot:
+                tree = KeyTree(on_open=lambda _k: None, on_row=self.focus_row, on_select=self.select)
+            tree.delimiter = self.delimiter.value or ':'
+            tree.on('cellClicked', lambda e: self.tree_click(e.args.get('data') or {}))
+            self.lazy_tree = tree
+        return self.lazy_tree
+
+    @property
+    def tree_rows(self) -> dict:
+        return self.lazy_tree.rows if self.lazy_tree is not None else {}
 
     def wire_listing(self) -> None:
         self.filter_input.on_value_change(
@@ -103,7 +117,8 @@ class Listing(ExplorerBase):
     # -- rendering: one refresher; the grid gets patches, the labels only when their text changes --
     def render(self) -> None:
         self.grid.flush()
-        self.tree.flush()
+        if self.lazy_tree is not None:
+            self.lazy_tree.flush()
         self.show_ttl()
         wait = self.counted.at + COUNTS_EVERY_SECS - time.monotonic()
         if wait > 0:  # in a burst the rows move every frame, the counts twice a second
@@ -132,22 +147,24 @@ class Listing(ExplorerBase):
     def drop_deleted(self, keys: list[str]) -> None:
         for key in keys:
             self.grid.drop(key)
-            self.tree.drop(f'k:{key}')
+            if self.lazy_tree is not None:
+                self.lazy_tree.drop(f'k:{key}')
         self.settle_state()
         self.refresher.mark()
 
     def settle_state(self) -> None:
         tree_view = self.view_toggle.value == 'tree'
         self.grid.set_visibility(bool(self.grid.rows) and not tree_view)
-        self.tree.set_visibility(tree_view)
+        if tree_view or self.lazy_tree is not None:
+            self.tree.set_visibility(tree_view)
         self.table_state.settle(bool(self.grid.rows) or tree_view, 'No keys here yet: add one with + Key.')
 
     # -- the address bar holds the explorer's state ---------------------------------------------------------
     def sync_url(self) -> None:
         params = {'cf': self.source.cf} if not self.source.is_default else {}
         params.update({'q': self.window.query, 'mode': self.window.mode, 'view': self.view_toggle.value or 'list'})
-        if self.tree.delimiter != ':':
-            params['delim'] = self.tree.delimiter
+        if (self.delimiter.value or ':') != ':':
+            params['delim'] = self.delimiter.value
         if self.opened.key is not None and self.viewer_card.visible:
             params['key'] = self.opened.key
         if self.ctx.embed:
@@ -179,7 +196,8 @@ class Listing(ExplorerBase):
         self.select([])
         if not await self.load(self.window.mode, self.window.query, self.window.title):
             self.grid.replace([])  # the rows of the family left behind must not pass for this one's
-            self.tree.replace([])
+            if self.lazy_tree is not None:
+                self.lazy_tree.replace([])
             self.grid.set_visibility(False)
             self.sync_url()
 
@@ -306,7 +324,8 @@ class Listing(ExplorerBase):
         self.refresher.flush_now()
 
     def gone(self, key: str) -> None:
-        if self.grid.mark_deleted(key) | self.tree.mark_deleted(f'k:{key}'):
+        in_tree = self.lazy_tree.mark_deleted(f'k:{key}') if self.lazy_tree is not None else False
+        if self.grid.mark_deleted(key) | in_tree:
             self.expiry.add(key)
 
     def on_key_change(self, event: KeyChangeEvent) -> None:
@@ -317,7 +336,7 @@ class Listing(ExplorerBase):
         if event.operation == 'delete_prefix':
             for key in [k for k in self.grid.rows if k.startswith(event.key)]:
                 self.gone(key)
-            for row_id in [i for i, row in self.tree.rows.items() if row['kind'] == 'key' and
+            for row_id in [i for i, row in self.tree_rows.items() if row['kind'] == 'key' and
                            row['key'].startswith(event.key)]:
                 self.gone(row_id[2:])
             if self.opened.key and self.opened.key.startswith(event.key) and not mine:

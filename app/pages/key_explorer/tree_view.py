@@ -69,7 +69,8 @@ class TreeView(ExplorerBase):
         self.refresher.flush_now()
 
     async def change_delimiter(self) -> None:
-        self.tree.delimiter = self.delimiter.value or ':'
+        if self.lazy_tree is not None:
+            self.lazy_tree.delimiter = self.delimiter.value or ':'
         if self.view_toggle.value == 'tree':
             await self.load_tree()
         self.sync_url()
