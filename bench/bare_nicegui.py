@@ -15,7 +15,8 @@ from nicegui import Client, app, ui
 
 @ui.page('/')
 def index() -> None:
-    ui.label('bare NiceGUI page').props('data-testid=bare-page')
+    # the navigation scenario times the first `user:NNNNNNN` text, on the console and on this floor alike
+    ui.label('user:0000001 (bare NiceGUI page)').props('data-testid=bare-page')
 
 
 @app.get('/_bench/clients')

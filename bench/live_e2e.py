@@ -524,8 +524,8 @@ def scenario_burst(console_dir: Path, cfg: Config) -> dict[str, Any]:
             baseline = burst_run(env, [env.baseline_view('burst:')] * 3, cfg)  # before the console signs in
             httpx.request('DELETE', f'{env.console.backend_url}/keys', params={'prefix': 'burst:'},
                           headers=auth(env.console.token), timeout=60).raise_for_status()
-            console = burst_run(env, [env.console_view('/dashboard', 'Latest changes'),
-                                      env.console_view('/keys', 'Column family'), env.console_view('/keys', 'Column family')], cfg)
+            keys = env.console_view('/keys', 'Column family')
+            console = burst_run(env, [env.console_view('/dashboard', 'Latest changes'), keys, keys], cfg)
             out[store] = {'baseline': baseline, 'console': console}
     return {'stores': out, 'rate': cfg.burst_rate, 'secs': cfg.burst_secs, 'prefill': cfg.burst_prefill}
 
@@ -590,7 +590,7 @@ def navigate_ms(browser: Browser, handle: str, url: str) -> dict[str, float]:
 
 
 def scenario_nav(console_dir: Path, cfg: Config) -> dict[str, Any]:
-    with Env(console_dir) as env:
+    with Env(console_dir, bare=True) as env:
         names = (f'user:{i:07d}' for i in range(1, cfg.nav_keys + 1))
         rate = asyncio.run(fill(env.console.backend_url, env.console.token, names, cfg.nav_keys, lambda k: k))
         log.info('filled %d keys at %.0f puts/s', cfg.nav_keys, rate)
@@ -598,6 +598,10 @@ def scenario_nav(console_dir: Path, cfg: Config) -> dict[str, Any]:
         base_tab = env.open(base_view)
         baseline = [navigate_ms(env.browser, base_tab, base_view.url) for _ in range(cfg.nav_repeats)]
         env.browser.close_tabs([base_tab])
+        assert env.bare is not None
+        bare_tab = env.open(View('bare', env.bare.url, 'return document.readyState === "complete"'))
+        bare = [navigate_ms(env.browser, bare_tab, env.bare.url) for _ in range(cfg.nav_repeats)]
+        env.browser.close_tabs([bare_tab])
         dashboard = env.console_view('/dashboard', 'Latest changes')
         tab = env.open(dashboard)
         console = []
@@ -606,7 +610,7 @@ def scenario_nav(console_dir: Path, cfg: Config) -> dict[str, Any]:
             env.browser.run(tab, 'window.location.href = arguments[0];', f'{env.console.url}/dashboard')
             env.browser.wait_ready([tab], dashboard.ready, *dashboard.ready_args)
         reloads = env.browser.state(tab)['loads'] - 1 - 2 * cfg.nav_repeats
-        return {'keys': cfg.nav_keys, 'fill_rate': rate, 'baseline': baseline, 'console': console,
+        return {'keys': cfg.nav_keys, 'fill_rate': rate, 'baseline': baseline, 'bare': bare, 'console': console,
                 'unexpected_loads': reloads}
 
 
@@ -615,15 +619,20 @@ def nav_table(result: dict[str, Any]) -> str:
         return statistics.median(run[name] for run in runs)
 
     first = 'first key row in the DOM'
+    bare = result.get('bare') or []
     lines = [f"| {result['keys']:,} keys, navigation → (median of {len(result['console'])}, ms after navigation "
-             'start) | console `/keys` | baseline page (same run) | ratio |', '|---|---|---|---|']
+             'start) | console `/keys` | baseline page (same run) | ratio | bare NiceGUI page, one label (same run) '
+             '| console ÷ bare |', '|---|---|---|---|---|---|']
     for name in (first, *PHASES):
         cons, base = median(result['console'], name), median(result['baseline'], name)
+        floor = median(bare, name) if bare else None
         label = f'**{name}**' if name == first else f'milestone: {name}'
-        lines.append(f'| {label} | {ms(cons)} | {ms(base)} | {ratio(cons, base)} |')
+        lines.append(f'| {label} | {ms(cons)} | {ms(base)} | {ratio(cons, base)} | {ms(floor)} | '
+                     f'{ratio(cons, floor) if floor else "—"} |')
     return '\n'.join(lines + [
         f"| {first}, all runs | {', '.join(ms(r[first]) for r in result['console'])} | "
-        f"{', '.join(ms(r[first]) for r in result['baseline'])} | — |",
+        f"{', '.join(ms(r[first]) for r in result['baseline'])} | — | "
+        f"{', '.join(ms(r[first]) for r in bare)} | — |",
         f"\nFilled at {result['fill_rate']:,.0f} puts/s; console tab reloads beyond the navigations: "
         f"{result['unexpected_loads']}."])
 

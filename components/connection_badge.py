@@ -9,6 +9,8 @@ from nicegui import ui
 
 from services.events.models import ConnectionStatus
 
+from .lifecycle import when_connected
+
 WORDS = {
     'connected': ('Live', 'positive', 'bolt'),
     'connecting': ('Connecting', 'info', 'sync'),
@@ -54,7 +56,7 @@ class ConnectionBadge:
         self.button.props('data-testid=connection-status')
         self.dialog = ui.dialog()
         self._shown = ('', '')
-        ui.timer(1.0, self.tick)  # the age text ticks locally; nothing is fetched
+        when_connected(self.button, lambda: ui.timer(1.0, self.tick))  # the age ticks locally; nothing is fetched
 
     def show(self, status: ConnectionStatus) -> None:
         self.status = status

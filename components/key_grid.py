@@ -15,6 +15,9 @@ from nicegui import ui
 from .clock import clock_time
 
 PREVIEW_CHARS = 100
+FIRST_PAINT_ROWS = 20
+FIRST_PAINT_CLASSES = ('absolute inset-x-0 top-12 bottom-0 px-4 font-mono text-sm whitespace-pre overflow-hidden '
+                       'leading-[2.6rem] bg-white dark:bg-[#1a1e2a] pointer-events-none')
 COLUMNS: list[dict[str, Any]] = [
     {'field': 'key', 'headerName': 'Key', 'sort': 'asc', 'flex': 2, 'minWidth': 160, 'cellClass': 'font-mono'},
     {'field': 'preview', 'headerName': 'Value', 'flex': 3, 'minWidth': 160, 'cellClass': 'font-mono text-gray-500',
@@ -166,6 +169,26 @@ class KeyGrid(ui.aggrid):
             self.rows[key] = row
             self._removed.discard(key)
             self._added[key] = row
+
+    def paint_first_rows(self, box: ui.element) -> None:
+        """The first rows as plain text in the page's own HTML, until AG Grid has drawn them.
+
+        AG Grid's bundle loads after the page (~200 ms per navigation here, bench/README.md); text in the
+        first HTML shows with it. `box` is the grid's positioned parent; the text goes when the grid has drawn.
+        """
+        rows = list(self.rows.values())[:FIRST_PAINT_ROWS]
+        if not rows or self.client.has_socket_connection:
+            return
+        text = '\n'.join(f"{row['key']}    {row['preview']}" for row in rows)
+        with box:
+            first = ui.label(text).classes(FIRST_PAINT_CLASSES).props('aria-hidden=true').mark('first-rows')
+        # an option, not a listener: the grid draws its first rows while it is created, before listeners exist
+        dict.__setitem__(self._props['options'], ':onFirstDataRendered', (
+            f'() => {{ const el = document.getElementById("{first.html_id}"); if (el) el.style.display = "none";'
+            f' const tell = () => {{ const grid = getElement({self.id});'  # the app may still be mounting
+            f' if (grid && window.did_handshake) grid.$emit("firstRowsDrawn"); else setTimeout(tell, 20); }};'
+            f' tell(); }}'))
+        self.on('firstRowsDrawn', lambda: None if first.is_deleted else first.delete())
 
     def mark_deleted(self, key: str) -> bool:
         row = self.rows.get(key)

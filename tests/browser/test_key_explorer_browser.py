@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 from nicegui.testing import Screen
+from selenium.common.exceptions import ElementClickInterceptedException, ElementNotInteractableException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from tests.browser.conftest import find_now
 from tests.browser.test_browser import sign_in_with_link, wait_live
 from tests.conftest import admin_client
 
@@ -85,6 +87,15 @@ def test_find_by_prefix_open_json_as_a_tree_live_rows_and_a_phone_layout(console
     screen.should_contain('This cannot be undone.')  # the confirmation, before anything is deleted
 
 
+def clicked(element) -> bool:
+    """Click unless something still covers the element (a dialog that is opening): for `wait_for`."""
+    try:
+        element.click()
+    except (ElementClickInterceptedException, ElementNotInteractableException):
+        return False
+    return True
+
+
 def by_testid(screen: Screen, name: str):
     return screen.selenium.find_element(By.CSS_SELECTOR, f'[data-testid="{name}"]')
 
@@ -119,8 +130,7 @@ def test_a_142_kb_json_value_opens_as_a_tree_and_an_edit_is_saved_keeping_the_tt
     editor.send_keys(Keys.CONTROL, 'a')
     editor.send_keys('{"user": "grace"}')
     by_testid(screen, 'value-save').click()
-    screen.wait_for(lambda: by_testid(screen, 'diff-save').is_displayed())
-    by_testid(screen, 'diff-save').click()
+    screen.wait_for(lambda: clicked(by_testid(screen, 'diff-save')))  # once the dialog has finished opening
     with admin_client(console_backend) as api:
         screen.wait_for(lambda: api.get('/keys/session:1').json()['value'] == '{"user": "grace"}')
         ttl = api.get('/keys/session:1/ttl').json()
@@ -147,3 +157,16 @@ def test_delete_by_pattern_previews_the_count_and_needs_the_pattern_typed(consol
         screen.wait_for(lambda: api.get('/keys', params={'prefix': 'tmp:'}).json()['keys'] == [])
         assert api.get('/keys/keep:1').status_code == 200
     screen.wait_for(lambda: 'tmp:6' not in grid_text(screen) and 'keep:1' in grid_text(screen))
+
+
+def test_the_first_rows_arrive_with_the_page_and_give_way_to_the_grid(console_backend, screen: Screen):
+    with admin_client(console_backend) as api:
+        api.post('/keys/batch', json={'records': [{'key': f'first:{i:02d}', 'value': f'v{i}'} for i in range(30)]})
+    sign_in_with_link(screen, '/dashboard')
+    html = screen.selenium.execute_script(
+        'return fetch("/keys", {credentials: "same-origin"}).then(r => r.text())')  # the page as the server sends it
+    assert 'first:00    v0' in html, 'the first rows are text in the page itself, before any script ran'
+    screen.open('/keys')
+    screen.wait_for(lambda: 'first:19' in grid_text(screen))
+    preview = '//*[not(self::script)][contains(text(), "first:00    v0")]'  # the page's own JSON is a script
+    screen.wait_for(lambda: not find_now(screen, By.XPATH, preview))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from components.lifecycle import when_connected
 from services.events.models import KeyChangeEvent
 from services.key_search import KeySource
 
@@ -79,8 +80,12 @@ class KeyExplorer(Listing, TreeView, ValuePane, AddDialog, Bulk):
         self.settle_state()
         await self.load_families()
         title = f'Search: {self.start_query}' if self.start_query else 'Entries'
-        if await self.load(self.start_mode, self.start_query, title) and self.start_key:
+        loaded = await self.load(self.start_mode, self.start_query, title)
+        if loaded and self.view_toggle.value != 'tree':
+            self.grid.paint_first_rows(self.grid_box)
+        if loaded and self.start_key:
             await self.open_key(self.start_key)
+        when_connected(self.grid_box, self.sync_url)  # the address bar in its canonical form, once the page is up
 
 
 @page('/keys', 'Key Explorer')

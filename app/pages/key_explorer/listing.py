@@ -82,8 +82,9 @@ class Listing(ExplorerBase):
 
     def build_list(self) -> None:
         self.table_state = StatePanel('table-state')
-        self.grid = KeyGrid(on_open=self.open_key, on_select=self.select, on_row=self.focus_row,
-                            on_delete=self.delete)
+        with ui.element('div').classes('w-full relative') as self.grid_box:  # the first rows' text sits over it
+            self.grid = KeyGrid(on_open=self.open_key, on_select=self.select, on_row=self.focus_row,
+                                on_delete=self.delete)
         self.tree_slot = ui.element('div').classes('w-full')  # the tree grid is made the first time it is shown
         self.lazy_tree: KeyTree | None = None
         self.more_button = ui.button('Load more', icon='expand_more').props('flat dense').mark('load-more')
@@ -170,7 +171,10 @@ class Listing(ExplorerBase):
         if self.ctx.embed:
             params['embed'] = '1'
         url = '/keys?' + urlencode(params)
-        if url != self.shown_url:
+        if url != self.shown_url and ui.context.client.has_socket_connection:
+            # not while the page is built: the browser shows the address it asked for, and any JavaScript
+            # call makes NiceGUI send the page before its first rows are in it (the first rows then wait
+            # for the socket: ~200 ms more per navigation)
             self.shown_url = url
             ui.navigate.history.replace(url)
 
