@@ -92,6 +92,8 @@ class FrameBudget:
         now = self._loop.time()
         newest = self._marks / max(now - self._last, self.frame)
         self.rate += RATE_SMOOTHING * (newest - self.rate)  # one busy frame does not make a burst
+        if self.bursting:
+            reclaim_soon()  # once the burst is over, hand its garbage back (debounced: one reclaim per burst)
         self._credit = max(0.0, self._credit_at(now) - 1.0)
         self._marks = 0
         self._last = now
@@ -182,7 +184,7 @@ RECLAIM_AFTER_SECS = 2.0
 
 
 def reclaim_soon() -> None:
-    """A tab closed: reclaim memory once things settle (one collection for a wave of closing tabs)."""
+    """A tab closed or a burst is on: reclaim memory once things settle (one collection per wave)."""
     handle = _reclaim['handle']
     if handle is not None:
         handle.cancel()
