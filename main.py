@@ -123,7 +123,7 @@ if __name__ in {'__main__', '__mp_main__'}:
         start_embedded_backend()
     ui.run(host=settings.console_host, port=settings.console_port, title='ApexStore Console',
            storage_secret=settings.storage_secret(), reload=False, show=False, favicon='⚡',
-           native=arguments.native, dark=None,
+           native=arguments.native, dark=None, language='en-US',  # <html lang="en-US"> for screen readers
            session_middleware_kwargs={'same_site': settings.console_cookie_samesite,
                                       'https_only': settings.console_cookie_samesite == 'none'},
            # no permessage-deflate on the browser sockets: its zlib state costs ~300 KB per open tab and

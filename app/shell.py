@@ -65,6 +65,10 @@ NOT_HERE = 'Not on this server'
 THEMES = {'system': (None, 'brightness_auto', 'Theme: follows the system'),
           'dark': (True, 'dark_mode', 'Theme: dark'), 'light': (False, 'light_mode', 'Theme: light')}
 
+# white text on each is >= 4.5:1 (tests/unit/test_contrast.py); the dark theme lightens them for text (CSS)
+BRAND = {'primary': '#c2410c', 'positive': '#15803d', 'negative': '#b91c1c', 'info': '#1d4ed8', 'warning': '#b45309'}
+DARK_BACKGROUNDS = ('#0d0f14', '#1a1e2a', '#13161e')  # page, card, drawer (CSS below)
+
 CSS = '''
 :root { --accent: #f97316; }
 body { font-family: Inter, system-ui, sans-serif; }
@@ -104,7 +108,7 @@ body { font-family: Inter, system-ui, sans-serif; }
 
 def apply_theme() -> ui.dark_mode:
     # white text on these is >= 4.5:1 (the Angular orange #f97316 was 2.8:1, its green badge 2.3:1)
-    ui.colors(primary='#c2410c', positive='#15803d', negative='#b91c1c', info='#1d4ed8', warning='#b45309')
+    ui.colors(**BRAND)
     ui.add_css(CSS)
     app.storage.user.setdefault('theme', 'system')  # follows the OS until the user picks one
     return ui.dark_mode(THEMES.get(app.storage.user['theme'], THEMES['system'])[0])

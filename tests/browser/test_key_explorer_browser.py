@@ -166,6 +166,7 @@ def test_the_first_rows_arrive_with_the_page_and_give_way_to_the_grid(console_ba
     html = screen.selenium.execute_script(
         'return fetch("/keys", {credentials: "same-origin"}).then(r => r.text())')  # the page as the server sends it
     assert 'first:00    v0' in html, 'the first rows are text in the page itself, before any script ran'
+    assert '<html lang="en-US"' in html, 'screen readers need the page\'s language'
     screen.open('/keys')
     screen.wait_for(lambda: 'first:19' in grid_text(screen))
     preview = '//*[not(self::script)][contains(text(), "first:00    v0")]'  # the page's own JSON is a script
