@@ -243,6 +243,14 @@ class ApexApi:
         data = await self._json('GET', '/admin/column_families', 'Column families')
         return [ColumnFamily.model_validate(cf) for cf in data.get('column_families', [])]
 
+    async def family_names(self) -> list[str]:
+        """Column family names, `default` first; just `default` where the server cannot list them."""
+        try:
+            names = {cf.name for cf in await self.column_families()}
+        except NotOffered:
+            return ['default']
+        return sorted(names | {'default'}, key=lambda name: (name != 'default', name))
+
     async def create_column_family(self, name: str) -> None:
         """NotOffered when the server lists column families but cannot create them (404 or 405)."""
         await self._offered('POST', '/admin/column_families', 'Create column family', json={'name': name})

@@ -15,7 +15,7 @@ from components.confirm import confirm
 from components.job_slots import PROGRESS_SLOT, STATUS_SLOT
 from components.page_header import PageHeader
 from components.states import StatePanel
-from services.api import NotOffered
+from services.api import ApiError, NotOffered
 from services.events.models import FeatureEvent
 from services.features import cicd
 from services.features.cicd import FIXTURE_TYPES, CicdJob, Fixture, FixtureFile, Generation
@@ -186,8 +186,8 @@ async def cicd_page(ctx: PageContext) -> None:
 
     async def load_families() -> None:
         try:
-            families = [cf.name for cf in await ctx.api.column_families()]
-        except Exception:  # noqa: BLE001 - without the list (a real ApexStore), only the default family
+            families = await ctx.api.family_names()
+        except ApiError:  # unreachable or refused: the default family is still right
             families = ['default']
         for select in (fixture_cf, generate_cf):
             select.set_options(families, value=select.value if select.value in families else 'default')

@@ -11,7 +11,7 @@ from components.confirm import confirm
 from components.job_slots import PROGRESS_SLOT, STATUS_SLOT
 from components.page_header import PageHeader
 from components.states import StatePanel
-from services.api import NotOffered
+from services.api import ApiError, NotOffered
 from services.events.models import FeatureEvent
 from services.features import scrubber
 from services.features.scrubber import Preview, ScrubJob, VerifyRun
@@ -204,8 +204,8 @@ async def data_scrubber(ctx: PageContext) -> None:
 
     async def load_families() -> None:
         try:
-            families = [cf.name for cf in await ctx.api.column_families()]
-        except Exception:  # noqa: BLE001 - without the list (a real ApexStore), only the default family
+            families = await ctx.api.family_names()
+        except ApiError:  # unreachable or refused: the default family is still right
             families = ['default']
         cf_select.set_options(families, value=cf_select.value if cf_select.value in families else 'default')
 

@@ -243,7 +243,7 @@ async def sql_runner(ctx: PageContext) -> None:
 
     async def load_families() -> None:
         try:
-            families = [cf.name for cf in await ctx.api.column_families()]
+            families = await ctx.api.family_names()
         except Exception:  # noqa: BLE001 - without the listing, 'default' is still right
             return
         cf_select.options = families or ['default']

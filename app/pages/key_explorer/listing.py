@@ -13,7 +13,7 @@ from components.clock import number
 from components.key_grid import KeyGrid, make_row, ttl_text
 from components.key_tree import KeyTree
 from components.states import StatePanel
-from services.api import ApiError, NotOffered
+from services.api import ApiError
 from services.events.models import KeyChangeEvent
 from services.key_search import TTL_BATCH, KeySource, SearchMode, matcher, search_page
 
@@ -184,9 +184,7 @@ class Listing(ExplorerBase):
     async def load_families(self) -> None:
         """The families the selector offers; a server without the list offers `default` only."""
         try:
-            names = [cf.name for cf in await self.ctx.api.column_families()]
-        except NotOffered:
-            names = [DEFAULT_CF]
+            names = await self.ctx.api.family_names()
         except ApiError:
             return
         self.families = sorted(set(names) | {self.source.cf}, key=lambda n: (n != DEFAULT_CF, n))
