@@ -290,10 +290,6 @@ def _claim(route: str, module: str, register: Callable[[], None]) -> None:
     _registry[route] = Registration(module, register)
 
 
-def registered(route: str) -> bool:
-    return route in _registry
-
-
 def register_pages() -> None:
     """Create every route. Called by main.py at start (and again for each test app)."""
     unserved = [route for _group, items in NAV for _label, route, _icon in items if route not in _registry]
