@@ -132,6 +132,16 @@ class PageContext:
             await refetch()
 
     # -- page helpers ------------------------------------------------------------------------------
+    async def offer_families(self, *selects: ui.select) -> None:
+        """The server's column families in `selects`, each keeping its choice; `default` alone when they
+        cannot be listed (a real ApexStore, or the server unreachable)."""
+        try:
+            families = await self.api.family_names()
+        except ApiError:
+            families = ['default']
+        for select in selects:
+            select.set_options(families, value=select.value if select.value in families else 'default')
+
     def query(self, name: str) -> str | None:
         """A query parameter of the page's URL (e.g. `/notes?open=ideas`)."""
         request = context.client.request

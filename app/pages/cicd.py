@@ -15,7 +15,7 @@ from components.confirm import confirm
 from components.job_slots import PROGRESS_SLOT, STATUS_SLOT
 from components.page_header import PageHeader
 from components.states import StatePanel
-from services.api import ApiError, NotOffered
+from services.api import NotOffered
 from services.events.models import FeatureEvent
 from services.features import cicd
 from services.features.cicd import FIXTURE_TYPES, CicdJob, Fixture, FixtureFile, Generation
@@ -183,14 +183,6 @@ async def cicd_page(ctx: PageContext) -> None:
         jobs.update({j.id: j for j in loaded_jobs})
         header.stamp()
         refresher.flush_now()
-
-    async def load_families() -> None:
-        try:
-            families = await ctx.api.family_names()
-        except ApiError:  # unreachable or refused: the default family is still right
-            families = ['default']
-        for select in (fixture_cf, generate_cf):
-            select.set_options(families, value=select.value if select.value in families else 'default')
 
     # -- fixtures ----------------------------------------------------------------------------------
     async def save() -> None:
@@ -368,5 +360,5 @@ async def cicd_page(ctx: PageContext) -> None:
     ctx.on(FeatureEvent, on_feature)
     ctx.on_resync(reload)
     state.loading()
-    await load_families()
+    await ctx.offer_families(fixture_cf, generate_cf)
     await reload()

@@ -11,7 +11,7 @@ from components.confirm import confirm
 from components.job_slots import PROGRESS_SLOT, STATUS_SLOT
 from components.page_header import PageHeader
 from components.states import StatePanel
-from services.api import ApiError, NotOffered
+from services.api import NotOffered
 from services.events.models import FeatureEvent
 from services.features import scrubber
 from services.features.scrubber import Preview, ScrubJob, VerifyRun
@@ -202,13 +202,6 @@ async def data_scrubber(ctx: PageContext) -> None:
         header.stamp()
         refresher.flush_now()
 
-    async def load_families() -> None:
-        try:
-            families = await ctx.api.family_names()
-        except ApiError:  # unreachable or refused: the default family is still right
-            families = ['default']
-        cf_select.set_options(families, value=cf_select.value if cf_select.value in families else 'default')
-
     # -- scrub -------------------------------------------------------------------------------------
     def current() -> tuple[str, str]:
         return (pattern_input.value or '').strip(), cf_select.value or 'default'
@@ -342,5 +335,5 @@ async def data_scrubber(ctx: PageContext) -> None:
     ctx.on(FeatureEvent, on_feature)
     ctx.on_resync(reload)
     jobs_state.loading()
-    await load_families()
+    await ctx.offer_families(cf_select)
     await reload()
