@@ -3,8 +3,8 @@
 Events change a view's model at once (cheap dict work); the view's `render` sends what changed
 (a row patch, appended feed items) at most once per frame:
 - an event on an idle view renders on the next loop turn (leading edge: no waiting);
-- while events keep coming, renders average at most one per `frame` (20 ms; NiceGUI's outbox then
-  carries the whole frame's changes in one message). The budget is a bucket of `FRAME_CREDIT`
+- while events keep coming, renders average at most one per `frame` (one display frame, 1/60 s;
+  NiceGUI's outbox then carries the whole frame's changes in one message). The budget is a bucket of `FRAME_CREDIT`
   renders refilled one per frame, not a fixed spacing: events that come about once a frame with
   some jitter (50 writes/s) still render at once instead of waiting out the rest of a frame;
 - while a burst lasts (a smoothed rate above `burst_rate` events/s), renders back off to one per
@@ -19,6 +19,7 @@ import contextlib
 import logging
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from nicegui import background_tasks, context
@@ -27,11 +28,50 @@ from services.runtime import reclaim_memory
 
 log = logging.getLogger(__name__)
 
-FRAME_SECS = 0.02
+FRAME_SECS = 1 / 60  # one display frame: a browser shows at most 60 states a second, so rendering faster is waste
 BURST_FRAME_SECS = 0.25  # 4 renders/s: a render can touch the DOM in 2–3 places and a view must stay ≤ 10 updates/s
 BURST_RATE = 500.0  # events/s (smoothed) above which a view counts as flooded
 RATE_SMOOTHING = 0.3  # weight of the newest frame in the smoothed event rate
 FRAME_CREDIT = 2.0  # renders a view may do back to back before it has to wait for its frame
+
+
+@dataclass
+class RenderBucket:
+    """The budget's arithmetic, apart from any loop or clock (so it can be checked with made-up times).
+
+    Why a display frame and not a round 20 ms: events at 50 writes/s come one per 20 ms with jitter;
+    with a 20 ms refill, early arrivals drain the bucket and late ones cannot overfill it, so the credit
+    sinks to zero and every event then waits out the rest of a frame — a steady lag of several
+    milliseconds. Refilled faster than the moderate rates it serves, the bucket stays full.
+    """
+    frame: float = FRAME_SECS
+    burst_frame: float = BURST_FRAME_SECS
+    burst_rate: float = BURST_RATE
+    rate: float = 0.0  # events/s, smoothed over renders
+    credit: float = FRAME_CREDIT  # renders available at `last`
+    last: float = float('-inf')  # when the last render went
+    marks: int = 0  # events since the last render
+
+    @property
+    def bursting(self) -> bool:
+        return self.rate > self.burst_rate
+
+    def credit_at(self, now: float) -> float:
+        return min(FRAME_CREDIT, self.credit + (now - self.last) / self.frame)
+
+    def wait(self, now: float) -> float:
+        """Seconds until the next render may go: a burst spaces renders, otherwise the bucket decides."""
+        if self.bursting:
+            return self.last + self.burst_frame - now
+        return (1.0 - self.credit_at(now)) * self.frame
+
+    def spend(self, now: float) -> None:
+        """A render goes now: learn the event rate, take one render's credit."""
+        newest = self.marks / max(now - self.last, self.frame)
+        self.rate += RATE_SMOOTHING * (newest - self.rate)  # one busy frame does not make a burst
+        self.credit = max(0.0, self.credit_at(now) - 1.0)
+        self.marks = 0
+        self.last = now
 
 
 class FrameBudget:
@@ -40,15 +80,9 @@ class FrameBudget:
     def __init__(self, render: Callable[[], Any], *, frame: float = FRAME_SECS,
                  burst_frame: float = BURST_FRAME_SECS, burst_rate: float = BURST_RATE) -> None:
         self.render = render
-        self.frame = frame
-        self.burst_frame = burst_frame
-        self.burst_rate = burst_rate
+        self.bucket = RenderBucket(frame, burst_frame, burst_rate)
         self.renders = 0
-        self.rate = 0.0  # events/s seen over the last frame
         self.closed = False
-        self._marks = 0
-        self._last = float('-inf')
-        self._credit = FRAME_CREDIT  # renders available now (refilled one per frame, up to FRAME_CREDIT)
         self._handle: asyncio.Handle | None = None
         self._later: asyncio.TimerHandle | None = None
         self._later_at = float('inf')  # kept here: uvloop's short timers have no .when()
@@ -59,27 +93,22 @@ class FrameBudget:
 
     @property
     def bursting(self) -> bool:
-        return self.rate > self.burst_rate
+        return self.bucket.bursting
+
+    @property
+    def rate(self) -> float:
+        return self.bucket.rate
 
     def mark(self, events: int = 1) -> None:
         """Something in the view changed: render it within the budget."""
-        self._marks += events
+        self.bucket.marks += events
         if self._handle is not None or self.closed:
             return
-        wait = self._wait(self._loop.time())
+        wait = self.bucket.wait(self._loop.time())
         if wait > 0:
             self._handle = self._loop.call_later(wait, self._fire)
         else:
             self._handle = self._loop.call_soon(self._fire)  # after the rest of this batch is applied
-
-    def _credit_at(self, now: float) -> float:
-        return min(FRAME_CREDIT, self._credit + (now - self._last) / self.frame)
-
-    def _wait(self, now: float) -> float:
-        """Seconds until the next render may go: a burst spaces renders, otherwise the bucket decides."""
-        if self.bursting:
-            return self._last + self.burst_frame - now
-        return (1.0 - self._credit_at(now)) * self.frame
 
     def _fire(self) -> None:
         self._handle = None
@@ -89,14 +118,9 @@ class FrameBudget:
         if self._running is not None:  # an async render is still going: render again when it is done
             self._running.add_done_callback(lambda _: self.mark(0))
             return
-        now = self._loop.time()
-        newest = self._marks / max(now - self._last, self.frame)
-        self.rate += RATE_SMOOTHING * (newest - self.rate)  # one busy frame does not make a burst
-        if self.bursting:
+        self.bucket.spend(self._loop.time())
+        if self.bucket.bursting:
             reclaim_soon()  # once the burst is over, hand its garbage back (debounced: one reclaim per burst)
-        self._credit = max(0.0, self._credit_at(now) - 1.0)
-        self._marks = 0
-        self._last = now
         self.renders += 1
         with slot:
             result = self.render()

@@ -1,0 +1,93 @@
+"""The frame budget's arithmetic, fed made-up event times: who waits, how long, and when a burst backs off."""
+
+from __future__ import annotations
+
+import random
+
+from app.live import BURST_FRAME_SECS, FRAME_SECS, RenderBucket
+
+
+def run(bucket: RenderBucket, arrivals: list[float]) -> tuple[list[float], int]:
+    """Events at `arrivals` (s), rendered as FrameBudget does: at once if the bucket allows, else when it does.
+
+    Returns each event's wait before its render and how many renders went (events that arrive while a
+    render is already scheduled ride along with it).
+    """
+    waits: list[float] = []
+    due: float | None = None  # a render scheduled for this time
+    renders = 0
+    for at in arrivals:
+        if due is not None and due <= at:  # the scheduled render went before this event came
+            bucket.spend(due)
+            renders += 1
+            due = None
+        bucket.marks += 1
+        if due is None:
+            due = at + max(0.0, bucket.wait(at))
+        waits.append(due - at)
+    if due is not None:
+        bucket.spend(due)
+        renders += 1
+    return waits, renders
+
+
+def steady(rate: float, seconds: float, jitter: float, seed: int = 7) -> list[float]:
+    """`rate` events/s for `seconds`, each early or late by up to `jitter` of its interval."""
+    rng = random.Random(seed)
+    step = 1 / rate
+    return sorted(i * step + rng.uniform(-jitter, jitter) * step for i in range(int(rate * seconds)))
+
+
+def stalled(arrivals: list[float], at: float, secs: float) -> list[float]:
+    """The same events, except that those due during a stall of the loop arrive together when it ends."""
+    return sorted(at + secs if at <= t < at + secs else t for t in arrivals)
+
+
+def test_events_at_fifty_a_second_with_jitter_never_wait_for_a_frame():
+    """50 writes/s, each up to 40 % early or late: the bucket never runs dry, so no event waits."""
+    waits, renders = run(RenderBucket(), steady(50, 60, 0.4))
+
+    assert max(waits) == 0.0
+    assert renders == len(waits)
+
+
+def test_after_a_stall_the_view_catches_up_instead_of_lagging_for_good():
+    """A 45 ms hiccup at 50 writes/s: a few events wait once, then none does again.
+
+    (With a refill of exactly one render per event interval the bucket would stay empty after the
+    hiccup and every later event would wait out part of a frame, for as long as the writes go on.)
+    """
+    arrivals = stalled(steady(50, 30, 0.2), at=10.0, secs=0.045)
+    waits, _ = run(RenderBucket(), arrivals)
+    after = [wait for at, wait in zip(arrivals, waits, strict=True) if at > 11.0]
+
+    assert max(after) == 0.0
+
+
+def test_a_steady_stream_faster_than_the_screen_is_held_to_one_render_per_frame():
+    """500 events/s (below a burst): renders are capped near the display's 60 a second, the rest ride along."""
+    arrivals = steady(480, 10, 0.2)
+    waits, renders = run(RenderBucket(), arrivals)
+
+    assert renders <= 10 / FRAME_SECS + 2
+    assert renders < len(arrivals) / 5
+    assert max(waits) <= FRAME_SECS + 1e-9
+
+
+def test_a_burst_backs_off_to_a_few_renders_a_second():
+    """5,000 events/s: once the rate is learned, renders go out one per burst frame (< 10 a second)."""
+    bucket = RenderBucket()
+    _, renders = run(bucket, steady(5000, 5, 0.0))
+
+    assert bucket.bursting
+    assert renders <= 5 / BURST_FRAME_SECS + 20  # a handful while the rate is being learned, then 4 a second
+
+
+def test_an_idle_view_renders_the_first_event_at_once():
+    bucket = RenderBucket()
+
+    assert bucket.wait(1000.0) <= 0
+    bucket.marks = 1
+    bucket.spend(1000.0)
+    bucket.marks = 1
+    assert bucket.wait(1000.001) <= 0  # a second render right away: the bucket holds two
