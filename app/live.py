@@ -4,7 +4,8 @@ Events change a view's model at once (cheap dict work); the view's `render` send
 (a row patch, appended feed items) at most once per frame:
 - an event on an idle view renders on the next loop turn (leading edge: no waiting);
 - while events keep coming, renders average at most one per `frame` (one display frame, 1/60 s;
-  NiceGUI's outbox then carries the whole frame's changes in one message). The budget is a bucket of `FRAME_CREDIT`
+  NiceGUI's outbox then carries the whole frame's changes in one message), and one per ~25 ms once
+  they come faster than 100/s (several events per render). The budget is a bucket of `FRAME_CREDIT`
   renders refilled one per frame, not a fixed spacing: events that come about once a frame with
   some jitter (50 writes/s) still render at once instead of waiting out the rest of a frame;
 - while a burst lasts (a smoothed rate above `burst_rate` events/s), renders back off to one per
@@ -29,6 +30,8 @@ from services.runtime import reclaim_memory
 log = logging.getLogger(__name__)
 
 FRAME_SECS = 1 / 60  # one display frame: a browser shows at most 60 states a second, so rendering faster is waste
+BUSY_FRAME_SECS = 0.025  # while events come faster than the screen needs: ~40 renders/s, several events each
+BUSY_RATE = 100.0  # events/s (smoothed) above which a view is busy
 BURST_FRAME_SECS = 0.25  # 4 renders/s: a render can touch the DOM in 2–3 places and a view must stay ≤ 10 updates/s
 BURST_RATE = 500.0  # events/s (smoothed) above which a view counts as flooded
 RATE_SMOOTHING = 0.3  # weight of the newest frame in the smoothed event rate
@@ -42,11 +45,15 @@ class RenderBucket:
     Why a display frame and not a round 20 ms: events at 50 writes/s come one per 20 ms with jitter;
     with a 20 ms refill, early arrivals drain the bucket and late ones cannot overfill it, so the credit
     sinks to zero and every event then waits out the rest of a frame — a steady lag of several
-    milliseconds. Refilled faster than the moderate rates it serves, the bucket stays full.
+    milliseconds. Refilled faster than the moderate rates it serves, the bucket stays full. Three
+    cadences: up to ~60 events/s every event renders at once; a busy view (> `busy_rate`) renders at
+    most every `busy_frame`; a flooded one (> `burst_rate`) every `burst_frame`.
     """
     frame: float = FRAME_SECS
     burst_frame: float = BURST_FRAME_SECS
     burst_rate: float = BURST_RATE
+    busy_frame: float = BUSY_FRAME_SECS
+    busy_rate: float = BUSY_RATE
     rate: float = 0.0  # events/s, smoothed over renders
     credit: float = FRAME_CREDIT  # renders available at `last`
     last: float = float('-inf')  # when the last render went
@@ -56,14 +63,20 @@ class RenderBucket:
     def bursting(self) -> bool:
         return self.rate > self.burst_rate
 
+    @property
+    def current_frame(self) -> float:
+        """One display frame while events come at moderate rates; longer while they come faster (ten tabs at
+        200 writes/s would otherwise ask the browser for 600 renders a second)."""
+        return self.busy_frame if self.rate > self.busy_rate else self.frame
+
     def credit_at(self, now: float) -> float:
-        return min(FRAME_CREDIT, self.credit + (now - self.last) / self.frame)
+        return min(FRAME_CREDIT, self.credit + (now - self.last) / self.current_frame)
 
     def wait(self, now: float) -> float:
         """Seconds until the next render may go: a burst spaces renders, otherwise the bucket decides."""
         if self.bursting:
             return self.last + self.burst_frame - now
-        return (1.0 - self.credit_at(now)) * self.frame
+        return (1.0 - self.credit_at(now)) * self.current_frame
 
     def spend(self, now: float) -> None:
         """A render goes now: learn the event rate, take one render's credit."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import io
 import logging
@@ -27,6 +28,7 @@ import runpy
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +38,18 @@ STEPS = ('frame read', 'delivered', 'marked', 'budget fired', 'outbox emit', 'ws
 
 
 # -- inside the console process ----------------------------------------------------------------------------
-def serve(console_dir: Path) -> None:
-    """Patch the hops, expose the stamps at /_bench/hops, then run the checkout's main.py."""
+def serve(console_dir: Path, mode: str) -> None:
+    """Patch the hops (or only watch memory), expose what was seen at /_bench/..., run the checkout's main.py."""
     sys.path.insert(0, str(console_dir))
+    if mode == 'memory':
+        watch_memory()
+    else:
+        trace_hops()
+    sys.argv = [str(console_dir / 'main.py')]
+    runpy.run_path(str(console_dir / 'main.py'), run_name='__main__')
+
+
+def trace_hops() -> None:
     from engineio.async_drivers import asgi
     from fastapi.responses import PlainTextResponse
     from nicegui import app
@@ -107,8 +118,72 @@ def serve(console_dir: Path) -> None:
         pstats.Stats(profiler, stream=out).sort_stats('tottime').print_stats(45)
         return out.getvalue()
     app.get('/_bench/profile/stop', response_class=PlainTextResponse)(profile_stop)
-    sys.argv = [str(console_dir / 'main.py')]
-    runpy.run_path(str(console_dir / 'main.py'), run_name='__main__')
+
+
+def watch_memory() -> None:
+    """/_bench/memory: RSS, glibc's heap, pymalloc's arenas, live objects by type, the deepest frame queue."""
+    import ctypes
+    import gc
+    import os
+    import tempfile
+    from collections import Counter
+
+    from nicegui import app
+
+    from services.events.transports import DirectConnection
+
+    deepest = {'frames': 0}
+    queue = DirectConnection._queue_frame
+
+    def watched_queue(self: Any, sink: Any, data: Any) -> None:
+        queue(self, sink, data)
+        deepest['frames'] = max(deepest['frames'], len(self._pending))
+
+    DirectConnection._queue_frame = watched_queue  # type: ignore[method-assign]
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in ('arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks',
+                                                          'fsmblks', 'uordblks', 'fordblks', 'keepcost')]
+
+    libc = ctypes.CDLL('libc.so.6')
+    libc.mallinfo2.restype = MallInfo2
+
+    def pymalloc() -> dict[str, int]:
+        """sys._debugmallocstats() writes to the C stderr: catch it in a file and read its totals."""
+        with tempfile.TemporaryFile() as sink:
+            saved = os.dup(2)
+            os.dup2(sink.fileno(), 2)
+            try:
+                sys._debugmallocstats()
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode(errors='replace')
+        wanted = {'# arenas allocated current': 'arenas', 'bytes in allocated blocks': 'used',
+                  'bytes in available blocks': 'free_blocks', 'unused pools': 'unused_pools'}
+        found: dict[str, int] = {}
+        for line in text.splitlines():
+            for label, name in wanted.items():
+                if line.strip().startswith(label):
+                    found[name] = int(line.split('=')[-1].replace(',', '').strip().split()[0])
+        return found
+
+    async def memory(collect: bool = False) -> dict[str, Any]:
+        if collect:
+            gc.collect()
+            libc.malloc_trim(0)
+        info = libc.mallinfo2()
+        with open('/proc/self/statm') as handle:
+            rss_pages = int(handle.read().split()[1])
+        types = Counter(type(o).__name__ for o in gc.get_objects())
+        return {'rss_mb': rss_pages * os.sysconf('SC_PAGE_SIZE') / 2**20,
+                'glibc': {'heap_mb': info.arena / 2**20, 'mmapped_mb': info.hblkhd / 2**20,
+                          'in_use_mb': info.uordblks / 2**20, 'free_mb': info.fordblks / 2**20},
+                'pymalloc': pymalloc(), 'gc_objects': sum(types.values()), 'gc_counts': gc.get_count(),
+                'types': dict(types.most_common(25)), 'deepest_frame_queue': deepest['frames']}
+
+    app.get('/_bench/memory')(memory)
 
 
 # -- the driver ----------------------------------------------------------------------------------------------
@@ -123,29 +198,34 @@ return true;
 """
 
 
-def drive(console_dir: Path, page: str, rate: int, secs: float, profile: bool) -> None:
-    import httpx
-
+@contextlib.contextmanager
+def traced_env(console_dir: Path, mode: str) -> Iterator[Any]:
+    """live_e2e's Env, but the console runs this file's `serve` in `mode` (same env, ports and data dir)."""
     sys.path.insert(0, str(BENCH))
     import e2e_support
     import live_e2e
 
-    def start_traced(cls: Any, _dir: Path, workdir: Path) -> Any:
-        """Console.start, but the child runs this file's `serve` (same env, ports and data dir)."""
-        original_spawn = e2e_support.Managed.spawn
+    original_spawn = e2e_support.Managed.spawn
 
-        def spawn(name: str, argv: list[str], cwd: Path, env: dict[str, str], log_path: Path) -> Any:
-            return original_spawn(name, [sys.executable, __file__, '--serve', str(console_dir)], cwd, env, log_path)
+    def spawn(name: str, argv: list[str], cwd: Path, env: dict[str, str], log_path: Path) -> Any:
+        if name == 'console':
+            argv = [sys.executable, __file__, '--serve', str(console_dir), '--serve-mode', mode]
+        return original_spawn(name, argv, cwd, env, log_path)
 
-        e2e_support.Managed.spawn = spawn  # type: ignore[method-assign]
-        try:
-            return original_start(_dir, workdir)
-        finally:
-            e2e_support.Managed.spawn = original_spawn  # type: ignore[method-assign]
+    e2e_support.Managed.spawn = spawn  # type: ignore[method-assign]
+    try:
+        with live_e2e.Env(console_dir) as env:
+            yield env
+    finally:
+        e2e_support.Managed.spawn = original_spawn  # type: ignore[method-assign]
 
-    original_start = e2e_support.Console.start
-    live_e2e.Console.start = classmethod(start_traced)  # type: ignore[method-assign, assignment]
-    with live_e2e.Env(console_dir) as env:
+
+def drive(console_dir: Path, page: str, rate: int, secs: float, profile: bool) -> None:
+    import e2e_support
+    import httpx
+    import live_e2e
+
+    with traced_env(console_dir, 'hops') as env:
         ready = 'Column family' if page == '/keys' else 'Latest changes'
         baseline = env.open(env.baseline_view())
         base_offset = env.browser.clock_offset_ms(baseline)
@@ -169,6 +249,44 @@ def drive(console_dir: Path, page: str, rate: int, secs: float, profile: bool) -
         print(f'the baseline page in the same browser, same writes: write -> DOM p50 '
               f'{statistics.median(base_ms):.2f} ms')
     report(writes, console, browser_sio, dom, offset, page, rate)
+
+
+def drive_burst(console_dir: Path, rate: int, secs: float) -> None:
+    """Dashboard + keys + keys open, a burst of batch writes: what the console's memory is made of before and after."""
+    import e2e_support
+    import httpx
+    import live_e2e
+
+    with traced_env(console_dir, 'memory') as env:
+        dashboard = env.open(env.console_view('/dashboard', 'Latest changes'))
+        for _ in range(2):
+            env.open(env.console_view('/keys', 'Column family'))
+        memory = f'{env.console.url}/_bench/memory'
+        e2e_support.settled_rss(env.console.process.pid)
+        before = httpx.get(memory, timeout=60).json()
+        writes = asyncio.run(e2e_support.batch_writes(env.console.backend_url, env.console.token,
+                                                      live_e2e.BURST_KEYS, rate, secs, tag='mem'))
+        with contextlib.suppress(TimeoutError):
+            e2e_support.wait_for(lambda: env.browser.seen_at(dashboard, writes.last_write()), 30, 'last write')
+        e2e_support.settled_rss(env.console.process.pid)
+        after = httpx.get(memory, timeout=60).json()
+        collected = httpx.get(memory, params={'collect': True}, timeout=60).json()
+    print(f'\nburst: {writes.achieved_rate:,.0f} writes/s for {secs:.0f} s, 3 tabs\n')
+    print('| | before | after (settled) | after a collection + malloc_trim |\n|---|---|---|---|')
+    rows = [('RSS MB', lambda m: m['rss_mb']), ('glibc heap MB', lambda m: m['glibc']['heap_mb']),
+            ('glibc in use MB', lambda m: m['glibc']['in_use_mb']), ('glibc free MB', lambda m: m['glibc']['free_mb']),
+            ('glibc mmapped MB', lambda m: m['glibc']['mmapped_mb']),
+            ('pymalloc arenas (1 MiB)', lambda m: m['pymalloc'].get('arenas')),
+            ('pymalloc used MB', lambda m: m['pymalloc'].get('used', 0) / 2**20),
+            ('pymalloc free blocks MB', lambda m: m['pymalloc'].get('free_blocks', 0) / 2**20),
+            ('objects the collector tracks', lambda m: m['gc_objects']),
+            ('deepest frame queue', lambda m: m['deepest_frame_queue'])]
+    for label, get in rows:
+        print(f'| {label} | ' + ' | '.join(f'{get(m):,.1f}' if isinstance(get(m), float) else f'{get(m)}'
+                                            for m in (before, after, collected)) + ' |')
+    grown = {name: after['types'].get(name, 0) - before['types'].get(name, 0) for name in after['types']}
+    print('\nobject types that grew: ' + ', '.join(f'{name} +{n:,}' for name, n in
+                                                   sorted(grown.items(), key=lambda kv: -kv[1])[:12] if n > 0))
 
 
 def report(writes: Any, console: dict[str, dict[str, float]], sio: dict[str, float], dom: dict[str, float],
@@ -203,15 +321,21 @@ def report(writes: Any, console: dict[str, dict[str, float]], sio: dict[str, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--serve', type=Path, help=argparse.SUPPRESS)
+    parser.add_argument('--serve-mode', default='hops', help=argparse.SUPPRESS)
     parser.add_argument('--console-dir', type=Path, default=BENCH.parent)
     parser.add_argument('--page', default='/dashboard', choices=['/dashboard', '/keys'])
     parser.add_argument('--rate', type=int, default=50)
     parser.add_argument('--secs', type=float, default=10.0)
+    parser.add_argument('--burst', action='store_true', help='memory before and after a burst (use --rate 5000)')
     parser.add_argument('--profile', action='store_true',
                         help='cProfile the console while it writes (top 45 by own time)')
     args = parser.parse_args()
+    if args.burst:
+        logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+        drive_burst(args.console_dir.resolve(), args.rate, args.secs)
+        return
     if args.serve:
-        serve(args.serve.resolve())
+        serve(args.serve.resolve(), args.serve_mode)
         return
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
     drive(args.console_dir.resolve(), args.page, args.rate, args.secs, args.profile)
