@@ -35,7 +35,8 @@ BUSY_RATE = 100.0  # events/s (smoothed) above which a view is busy
 BURST_FRAME_SECS = 0.25  # 4 renders/s: a render can touch the DOM in 2–3 places and a view must stay ≤ 10 updates/s
 BURST_RATE = 500.0  # events/s (smoothed) above which a view counts as flooded
 RATE_SMOOTHING = 0.3  # weight of the newest frame in the smoothed event rate
-FRAME_CREDIT = 2.0  # renders a view may do back to back before it has to wait for its frame
+TIMER_SLACK_SECS = 0.002  # a timer asked for "in n seconds" fires this much later (see FrameBudget.again_in)
+FRAME_CREDIT = 4.0  # renders a view may do back to back (writes come in clusters) before it waits for its frame
 
 
 @dataclass
@@ -145,16 +146,23 @@ class FrameBudget:
         self._running = None
 
     def again_in(self, seconds: float) -> None:
-        """Render again after `seconds` even without events (a chart that scrolls, a throttled fetch)."""
+        """Render again after `seconds` even without events (a chart that scrolls, a throttled fetch).
+
+        "No later than": a render for events after that time does the job, and no extra one follows.
+        """
         at = self._loop.time() + seconds
         if self.closed or (self._later is not None and self._later_at <= at):
             return
         if self._later is not None:
             self._later.cancel()
-        self._later, self._later_at = self._loop.call_later(seconds, self._wake), at
+        # uvloop keeps time in whole milliseconds, so a timer can fire up to 1 ms before `time.monotonic()` says it
+        # is due; the page would then find its work not yet due and ask again, a chain of empty renders
+        self._later, self._later_at = self._loop.call_later(seconds + TIMER_SLACK_SECS, self._wake), at
 
     def _wake(self) -> None:
-        self._later, self._later_at = None, float('inf')
+        due, self._later, self._later_at = self._later_at, None, float('inf')
+        if self.bucket.last >= due or self._handle is not None:
+            return  # a render went (or is about to go) since the time asked for: it does what was due
         self.mark(0)
 
     def flush_now(self) -> None:

@@ -259,12 +259,15 @@ class Listing(ExplorerBase):
                     return
                 if generation != self.ttl_queue.generation:
                     continue  # a new window was loaded meanwhile
+                changed = False
                 for key, ttl in ttls.items():
                     row = self.grid.rows.get(key)
                     text = None if ttl is None else ttl_text(None if ttl.expired else ttl.ttl_secs)
                     if row is not None and text is not None and row.get('ttl') != text:
                         self.grid.upsert({**row, 'ttl': text})
-                self.refresher.mark()
+                        changed = True
+                if changed:  # most live writes leave the TTL as it was: then there is nothing to send
+                    self.refresher.mark()
         finally:
             self.ttl_queue.running = False
 
