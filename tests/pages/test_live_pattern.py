@@ -73,3 +73,23 @@ async def test_a_closed_tab_renders_nothing_and_lets_go_of_its_subscription(cons
     await eventually(lambda: event_service().status(ADMIN_TOKEN).counters.received >= received + 50,
                      message='the events should still arrive (the session is signed in)')
     assert grid.transactions == transactions, 'a closed tab must not render'
+
+
+async def test_a_timed_render_is_skipped_when_a_render_for_events_came_after_its_time(console_backend, user: User):
+    """A page asks to be rendered "no later than" a time (the counts, the chart's tick); a render for events
+    after that time has done it, so the timer adds no empty render (each one costs the browser a frame)."""
+    from app.live import FrameBudget
+
+    await user.open('/login')
+    renders: list[int] = []
+    with user.client:
+        budget = FrameBudget(lambda: renders.append(1))
+    budget._later_at = budget._loop.time() - 1.0  # the timer's time has passed ...
+    budget.bucket.last = budget._loop.time()  # ... and a render went after it
+    budget._wake()
+    assert budget._handle is None and not renders, 'the timer must not add a render'
+
+    budget._later_at = budget._loop.time() + 1.0  # the last render went before the timer's time
+    budget.bucket.last = budget._later_at - 2.0
+    budget._wake()
+    await eventually(lambda: renders == [1], message='a timer with nothing rendered since must render')
