@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ BUSY_FRAME_SECS = 0.025  # while events come faster than the screen needs: ~40 r
 BUSY_RATE = 100.0  # events/s (smoothed) above which a view is busy
 BURST_FRAME_SECS = 0.25  # 4 renders/s: a render can touch the DOM in 2–3 places and a view must stay ≤ 10 updates/s
 BURST_RATE = 500.0  # events/s (smoothed) above which a view counts as flooded
-RATE_SMOOTHING = 0.3  # weight of the newest frame in the smoothed event rate
+RATE_MEMORY_SECS = 0.05  # the smoothed event rate forgets with this time constant (a few frames)
 TIMER_SLACK_SECS = 0.002  # a timer asked for "in n seconds" fires this much later (see FrameBudget.again_in)
 FRAME_CREDIT = 4.0  # renders a view may do back to back (writes come in clusters) before it waits for its frame
 
@@ -81,8 +82,12 @@ class RenderBucket:
 
     def spend(self, now: float) -> None:
         """A render goes now: learn the event rate, take one render's credit."""
-        newest = self.marks / max(now - self.last, self.frame)
-        self.rate += RATE_SMOOTHING * (newest - self.rate)  # one busy frame does not make a burst
+        elapsed = now - self.last
+        newest = self.marks / max(elapsed, self.frame)
+        # weighted by time, not per render: one busy frame does not make a burst, and a quiet second after
+        # a burst forgets it (per-render weights kept a view "bursting" through seconds of idle renders)
+        weight = 1.0 - math.exp(-elapsed / RATE_MEMORY_SECS)
+        self.rate += weight * (newest - self.rate)
         self.credit = max(0.0, self.credit_at(now) - 1.0)
         self.marks = 0
         self.last = now
@@ -225,7 +230,7 @@ class Expiry:
 
 
 _reclaim: dict[str, asyncio.TimerHandle | None] = {'handle': None}
-RECLAIM_AFTER_SECS = 2.0
+RECLAIM_AFTER_SECS = 1.0  # a second without a bursting render: the burst is over
 
 
 def reclaim_soon() -> None:

@@ -75,14 +75,19 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
-def settled_rss(pid: int, timeout: float = 15.0, tolerance: float = 0.5) -> float | None:
-    """RSS once it stops moving (two samples 0.5 s apart within `tolerance` MB), or after `timeout`."""
+def settled_rss(pid: int, timeout: float = 15.0, tolerance: float = 0.5, quiet: float = 0.5) -> float | None:
+    """RSS once it stops moving (within `tolerance` MB for `quiet` seconds, sampled every 0.5 s), or after `timeout`."""
     deadline = time.monotonic() + timeout
     last = rss_mb(pid)
+    still_since = time.monotonic()
     while time.monotonic() < deadline:
         time.sleep(0.5)
         now = rss_mb(pid)
-        if now is None or last is None or abs(now - last) <= tolerance:
+        if now is None or last is None:
+            return now
+        if abs(now - last) > tolerance:
+            still_since = time.monotonic()
+        elif time.monotonic() - still_since >= quiet:
             return now
         last = now
     return last

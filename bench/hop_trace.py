@@ -147,6 +147,26 @@ def watch_memory() -> None:
         deepest['frames'] = max(deepest['frames'], len(self._pending))
 
     DirectConnection._queue_frame = watched_queue  # type: ignore[method-assign]
+    from app import live as live_pages
+    from services import runtime
+
+    reclaims: list[float] = []
+    reclaim = runtime.reclaim_memory
+
+    def counted_reclaim() -> None:
+        reclaims.append(time.time())
+        reclaim()
+
+    live_pages.reclaim_memory = counted_reclaim  # type: ignore[assignment]
+    fire = live_pages.FrameBudget._fire
+    rates = {'max': 0.0, 'bursting_renders': 0}
+
+    def watched_fire(self: Any) -> None:
+        fire(self)
+        rates['max'] = max(rates['max'], self.bucket.rate)
+        rates['bursting_renders'] += self.bucket.bursting
+
+    live_pages.FrameBudget._fire = watched_fire  # type: ignore[method-assign]
 
     class MallInfo2(ctypes.Structure):
         _fields_ = [(name, ctypes.c_size_t) for name in ('arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks',
@@ -167,8 +187,8 @@ def watch_memory() -> None:
                 os.close(saved)
             sink.seek(0)
             text = sink.read().decode(errors='replace')
-        wanted = {'# arenas allocated current': 'arenas', 'bytes in allocated blocks': 'used',
-                  'bytes in available blocks': 'free_blocks', 'unused pools': 'unused_pools'}
+        wanted = {'# arenas allocated current': 'arenas', '# bytes in allocated blocks': 'used',
+                  '# bytes in available blocks': 'free_blocks'}
         found: dict[str, int] = {}
         for line in text.splitlines():
             for label, name in wanted.items():
@@ -188,7 +208,8 @@ def watch_memory() -> None:
                 'glibc': {'heap_mb': info.arena / 2**20, 'mmapped_mb': info.hblkhd / 2**20,
                           'in_use_mb': info.uordblks / 2**20, 'free_mb': info.fordblks / 2**20},
                 'pymalloc': pymalloc(), 'gc_objects': sum(types.values()), 'gc_counts': gc.get_count(),
-                'types': dict(types.most_common(25)), 'deepest_frame_queue': deepest['frames']}
+                'types': dict(types.most_common(25)), 'deepest_frame_queue': deepest['frames'],
+                'reclaims': list(reclaims), 'now': time.time(), 'rates': dict(rates)}
 
     app.get('/_bench/memory')(memory)
 
@@ -276,10 +297,13 @@ def drive_burst(console_dir: Path, rate: int, secs: float) -> None:
         with contextlib.suppress(TimeoutError):
             e2e_support.wait_for(lambda: env.browser.seen_at(dashboard, writes.last_write()), 30, 'last write')
         e2e_support.settled_rss(env.console.process.pid)
+        right_after = httpx.get(memory, timeout=60).json()
+        e2e_support.settled_rss(env.console.process.pid, timeout=30, quiet=3.0)  # as live_e2e measures it
         after = httpx.get(memory, timeout=60).json()
         collected = httpx.get(memory, params={'collect': True}, timeout=60).json()
     print(f'\nburst: {writes.achieved_rate:,.0f} writes/s for {secs:.0f} s, 3 tabs\n')
-    print('| | before | after (settled) | after a collection + malloc_trim |\n|---|---|---|---|')
+    print('| | before | settled (2 equal samples) | settled (3 s without change) | after a collection + malloc_trim '
+          '|\n|---|---|---|---|---|')
     rows = [('RSS MB', lambda m: m['rss_mb']), ('glibc heap MB', lambda m: m['glibc']['heap_mb']),
             ('glibc in use MB', lambda m: m['glibc']['in_use_mb']), ('glibc free MB', lambda m: m['glibc']['free_mb']),
             ('glibc mmapped MB', lambda m: m['glibc']['mmapped_mb']),
@@ -290,7 +314,10 @@ def drive_burst(console_dir: Path, rate: int, secs: float) -> None:
             ('deepest frame queue', lambda m: m['deepest_frame_queue'])]
     for label, get in rows:
         print(f'| {label} | ' + ' | '.join(f'{get(m):,.1f}' if isinstance(get(m), float) else f'{get(m)}'
-                                            for m in (before, after, collected)) + ' |')
+                                            for m in (before, right_after, after, collected)) + ' |')
+    print(f"\nhighest event rate a view saw {after['rates']['max']:,.0f}/s, renders while bursting "
+          f"{after['rates']['bursting_renders']}")
+    print(f"reclaims (s before the 'after' sample): {[round(after['now'] - t, 1) for t in after['reclaims']]}")
     grown = {name: after['types'].get(name, 0) - before['types'].get(name, 0) for name in after['types']}
     print('\nobject types that grew: ' + ', '.join(f'{name} +{n:,}' for name, n in
                                                    sorted(grown.items(), key=lambda kv: -kv[1])[:12] if n > 0))

@@ -391,7 +391,9 @@ def memory_burst(env: Env, first: str, cfg: Config) -> dict[str, Any]:
     right_after = env.console.rss()
     with contextlib.suppress(TimeoutError):  # the dashboard caught up (or 30 s passed): now let RSS settle
         wait_for(lambda: env.browser.seen_at(handles[0], writes.last_write()), 30, 'last burst write')
-    settled = settled_rss(env.console.process.pid)
+    # the console hands a burst's garbage back once it has been quiet for a moment (app/live.py reclaim_soon):
+    # "settled" is RSS that has not moved for 3 s, not the first two equal samples
+    settled = settled_rss(env.console.process.pid, timeout=30, quiet=3.0)
     env.console.process.check_alive()
     env.browser.close_tabs(handles)
     return {'before': before, 'right_after': right_after, 'settled': settled, 'achieved': writes.achieved_rate,

@@ -86,6 +86,19 @@ def test_a_burst_backs_off_to_a_few_renders_a_second():
     assert renders <= 5 / BURST_FRAME_SECS + 20  # a handful while the rate is being learned, then 4 a second
 
 
+def test_a_quiet_moment_after_a_burst_ends_it():
+    """After a burst, one render a second later (a chart's tick) finds the view calm again: the next event
+    renders at once, and nothing keeps treating the view as flooded (a collection each second, 250 ms waits)."""
+    bucket = RenderBucket()
+    run(bucket, steady(5000, 2, 0.0))
+    assert bucket.bursting
+
+    bucket.spend(bucket.last + 1.0)  # the tick: no events
+    assert not bucket.bursting
+    bucket.marks = 1
+    assert bucket.wait(bucket.last + 0.5) <= 0
+
+
 def test_an_idle_view_renders_the_first_event_at_once():
     bucket = RenderBucket()
 
