@@ -44,10 +44,11 @@ FRAME_CREDIT = 4.0  # renders a view may do back to back (writes come in cluster
 class RenderBucket:
     """The budget's arithmetic, apart from any loop or clock (so it can be checked with made-up times).
 
-    Why a display frame and not a round 20 ms: events at 50 writes/s come one per 20 ms with jitter;
-    with a 20 ms refill, early arrivals drain the bucket and late ones cannot overfill it, so the credit
-    sinks to zero and every event then waits out the rest of a frame — a steady lag of several
-    milliseconds. Refilled faster than the moderate rates it serves, the bucket stays full. Three
+    Why a display frame and not a round 20 ms: events at 50 writes/s come one per 20 ms; with a 20 ms
+    refill the bucket gains exactly what each render spends, so once a stall or a cluster of writes has
+    emptied it, it never fills again and every later event waits out the rest of a frame (a steady lag
+    of several milliseconds, measured with bench/hop_trace.py). Refilled faster than the moderate rates
+    it serves, the bucket is full again a few events after a stall. Three
     cadences: up to ~60 events/s every event renders at once; a busy view (> `busy_rate`) renders at
     most every `busy_frame`; a flooded one (> `burst_rate`) every `burst_frame`.
     """
@@ -56,7 +57,7 @@ class RenderBucket:
     burst_rate: float = BURST_RATE
     busy_frame: float = BUSY_FRAME_SECS
     busy_rate: float = BUSY_RATE
-    rate: float = 0.0  # events/s, smoothed over renders
+    rate: float = 0.0  # events/s, smoothed over time (RATE_MEMORY_SECS)
     credit: float = FRAME_CREDIT  # renders available at `last`
     last: float = float('-inf')  # when the last render went
     marks: int = 0  # events since the last render
