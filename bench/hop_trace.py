@@ -135,6 +135,7 @@ def watch_memory() -> None:
     import tempfile
     from collections import Counter
 
+    from fastapi.responses import PlainTextResponse
     from nicegui import app
 
     from services.events.transports import DirectConnection
@@ -212,6 +213,33 @@ def watch_memory() -> None:
                 'reclaims': list(reclaims), 'now': time.time(), 'rates': dict(rates)}
 
     app.get('/_bench/memory')(memory)
+    import tracemalloc
+    snapshots: list[Any] = []
+
+    async def trace_start() -> None:
+        tracemalloc.start(25)
+        snapshots[:] = [tracemalloc.take_snapshot()]
+
+    async def trace_diff(by: str = 'filename', per: int = 1) -> str:
+        gc.collect()
+        stats = tracemalloc.take_snapshot().compare_to(snapshots[0], by)
+        lines = [f'{sum(s.size_diff for s in stats) / per / 1024:.1f} KB in all, per {per}']
+        if by == 'traceback':
+            mine: dict[str, list[float]] = {}
+            for s in stats:
+                frames = [f'{f.filename.split("/")[-1]}:{f.lineno}' for f in s.traceback
+                          if '/wt-bench/' in f.filename and 'hop_trace' not in f.filename]
+                key = ' < '.join(frames[-3:][::-1]) or 'not from the console: ' + s.traceback[-1].filename.split('/')[-1]
+                acc = mine.setdefault(key, [0.0, 0.0])
+                acc[0] += s.size_diff
+                acc[1] += s.count_diff
+            top = sorted(mine.items(), key=lambda kv: -kv[1][0])[:40]
+            return '\n'.join(lines + [f'{v[0] / per / 1024:8.1f} KB {v[1] / per:8.1f}  {k}' for k, v in top])
+        lines += [f'{s.size_diff / per / 1024:8.1f} KB {s.count_diff / per:8.1f}  {s.traceback}' for s in stats[:40]]
+        return '\n'.join(lines)
+
+    app.get('/_bench/tracemalloc/start')(trace_start)
+    app.get('/_bench/tracemalloc/diff', response_class=PlainTextResponse)(trace_diff)
 
 
 # -- the driver ----------------------------------------------------------------------------------------------

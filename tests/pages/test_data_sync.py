@@ -34,8 +34,7 @@ def devices(user: User) -> dict[str, dict]:
 
 
 def stat(user: User, marker: str) -> str:
-    card = element(user, marker)
-    return [label.text for label in card.descendants() if getattr(label, 'text', None)][1]  # label, value, sub
+    return element(user, marker).value
 
 
 def page_text(user: User) -> str:
