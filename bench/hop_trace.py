@@ -42,7 +42,7 @@ def serve(console_dir: Path, mode: str) -> None:
     """Patch the hops (or only watch memory), expose what was seen at /_bench/..., run the checkout's main.py."""
     sys.path.insert(0, str(console_dir))
     if mode == 'memory':
-        watch_memory()
+        watch_memory(console_dir)
     else:
         trace_hops()
     sys.argv = [str(console_dir / 'main.py')]
@@ -127,7 +127,7 @@ def trace_hops() -> None:
     app.get('/_bench/profile/stop', response_class=PlainTextResponse)(profile_stop)
 
 
-def watch_memory() -> None:
+def watch_memory(console_dir: Path) -> None:
     """/_bench/memory: RSS, glibc's heap, pymalloc's arenas, live objects by type, the deepest frame queue."""
     import ctypes
     import gc
@@ -228,8 +228,9 @@ def watch_memory() -> None:
             mine: dict[str, list[float]] = {}
             for s in stats:
                 frames = [f'{f.filename.split("/")[-1]}:{f.lineno}' for f in s.traceback
-                          if '/wt-bench/' in f.filename and 'hop_trace' not in f.filename]
-                key = ' < '.join(frames[-3:][::-1]) or 'not from the console: ' + s.traceback[-1].filename.split('/')[-1]
+                          if f.filename.startswith(str(console_dir))]
+                outside = s.traceback[-1].filename.split('/')[-1]
+                key = ' < '.join(frames[-3:][::-1]) or f'not from the console: {outside}'
                 acc = mine.setdefault(key, [0.0, 0.0])
                 acc[0] += s.size_diff
                 acc[1] += s.count_diff
