@@ -119,10 +119,10 @@ def trace_hops() -> None:
         profiler.enable()
     app.get('/_bench/profile/start')(profile_start)
 
-    async def profile_stop() -> str:
+    async def profile_stop(sort: str = 'tottime') -> str:
         profiler.disable()
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats('tottime').print_stats(45)
+        pstats.Stats(profiler, stream=out).sort_stats(sort).print_stats(45)
         return out.getvalue()
     app.get('/_bench/profile/stop', response_class=PlainTextResponse)(profile_stop)
 
@@ -277,7 +277,7 @@ def traced_env(console_dir: Path, mode: str) -> Iterator[Any]:
         e2e_support.Managed.spawn = original_spawn  # type: ignore[method-assign]
 
 
-def drive(console_dir: Path, page: str, rate: int, secs: float, profile: bool) -> None:
+def drive(console_dir: Path, page: str, rate: int, secs: float, profile: bool, tabs: int = 1) -> None:
     import e2e_support
     import httpx
     import live_e2e
@@ -287,6 +287,8 @@ def drive(console_dir: Path, page: str, rate: int, secs: float, profile: bool) -
         baseline = env.open(env.baseline_view())
         base_offset = env.browser.clock_offset_ms(baseline)
         handle = env.open(env.console_view(page, ready))
+        for _ in range(tabs - 1):  # more tabs of the same page: the traced one shares the machine with them
+            env.open(env.console_view(page, ready))
         env.browser.run(handle, SOCKET_HOOK)
         offset = env.browser.clock_offset_ms(handle)
         if profile:
@@ -391,6 +393,7 @@ def main() -> None:
     parser.add_argument('--page', default='/dashboard', choices=['/dashboard', '/keys'])
     parser.add_argument('--rate', type=int, default=50)
     parser.add_argument('--secs', type=float, default=10.0)
+    parser.add_argument('--tabs', type=int, default=1, help='tabs of the page open (hops are traced in the first)')
     parser.add_argument('--burst', action='store_true', help='memory before and after a burst (use --rate 5000)')
     parser.add_argument('--profile', action='store_true',
                         help='cProfile the console while it writes (top 45 by own time)')
@@ -403,7 +406,7 @@ def main() -> None:
         serve(args.serve.resolve(), args.serve_mode)
         return
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
-    drive(args.console_dir.resolve(), args.page, args.rate, args.secs, args.profile)
+    drive(args.console_dir.resolve(), args.page, args.rate, args.secs, args.profile, args.tabs)
 
 
 if __name__ == '__main__':

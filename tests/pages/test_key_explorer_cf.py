@@ -3,6 +3,9 @@ and a TTL for every row in the window, read in a few batched requests."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 from nicegui.testing import User
 
@@ -122,3 +125,21 @@ async def test_a_real_apexstore_browses_default_only_and_reads_ttls_one_by_one(c
     await eventually(lambda: table_keys(user) == ['temp'])
     await eventually(lambda: element(user, 'key-table').rows['temp']['ttl'] in ('9m 59s', '10m 0s'),
                      message='without the batch route each TTL is read on its own')
+
+
+async def test_a_ttl_set_by_another_client_shows_in_the_row_after_a_few_batched_reads(console_backend, user: User):
+    with admin_client(console_backend) as api:
+        api.post('/keys', json={'key': 'live:ttl', 'value': 'v'})
+    await open_explorer(user)
+    await eventually(lambda: element(user, 'key-table').rows.get('live:ttl', {}).get('ttl') == '∞')
+    before = console_backend.call(lambda b: b.requests['/keys/batch/ttl'])
+    with admin_client(console_backend) as api:  # 2 s of writes to the row; the last one sets a TTL
+        started = time.monotonic()
+        while time.monotonic() - started < 2.0:
+            api.post('/keys/batch', json={'records': [{'key': 'live:ttl', 'value': 'again'}]})
+            await asyncio.sleep(0)  # the page takes its events meanwhile
+        api.post('/keys/batch', json={'records': [{'key': 'live:ttl', 'value': 'last', 'ttl_secs': 7200}]})
+    await eventually(lambda: element(user, 'key-table').rows['live:ttl']['ttl'] in ('1h 59m', '2h 0m'),
+                     timeout=15, message='the TTL the last write set should show')
+    reads = console_backend.call(lambda b: b.requests['/keys/batch/ttl']) - before
+    assert reads <= 8, f'writes to a row should cost a TTL read per wave (twice a second), not {reads}'

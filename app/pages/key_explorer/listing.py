@@ -26,7 +26,6 @@ from .model import (
     MODES,
     PAGE_SIZES,
     SCAN_BUDGET,
-    TTL_COALESCE_SECS,
     VIEWS,
     mode_of,
 )
@@ -237,25 +236,26 @@ class Listing(ExplorerBase):
             await self.load_tree()
         return True
 
-    def queue_ttls(self, keys: list[str], delay: float = 0.0) -> None:
+    def queue_ttls(self, keys: list[str], *, live: bool = False) -> None:
         """Every row in the window gets its TTL: keys wait in one queue, read TTL_BATCH at a time."""
-        self.ttl_queue.add(keys)
-        if not self.ttl_queue.running and self.ttl_queue.keys:
+        self.ttl_queue.add(keys, live=live, now=time.monotonic())
+        if not self.ttl_queue.running and self.ttl_queue:
             self.ttl_queue.running = True
-            background_tasks.create(self.fill_ttls(delay), name='row ttls')
+            background_tasks.create(self.fill_ttls(), name='row ttls')
 
-    async def fill_ttls(self, delay: float) -> None:
+    async def fill_ttls(self) -> None:
         """The TTL column, patched in batch by batch (a failure leaves it blank: it is a nicety)."""
         try:
-            if delay:
-                await asyncio.sleep(delay)
-            while self.ttl_queue.keys and not self.refresher.closed:
+            while self.ttl_queue and not self.refresher.closed:
+                if (wait := self.ttl_queue.wait(time.monotonic())) > 0:
+                    await asyncio.sleep(wait)
+                    continue
                 generation, source = self.ttl_queue.generation, self.source
-                keys = [key for key in self.ttl_queue.take(TTL_BATCH) if key in self.grid.rows]
+                keys = [key for key in self.ttl_queue.take(TTL_BATCH, time.monotonic()) if key in self.grid.rows]
                 try:
                     ttls = await source.key_ttls(keys) if keys else {}
                 except ApiError:
-                    self.ttl_queue.keys.clear()
+                    self.ttl_queue.clear()
                     return
                 if generation != self.ttl_queue.generation:
                     continue  # a new window was loaded meanwhile
@@ -360,7 +360,7 @@ class Listing(ExplorerBase):
                                           ttl=ttl))
                 self.expiry.discard(event.key)
                 if not mine:  # a write may set or clear a TTL: read it again (batched with its neighbours)
-                    self.queue_ttls([event.key], TTL_COALESCE_SECS)
+                    self.queue_ttls([event.key], live=True)
                 if new:
                     self.trim_window()
                     if len(self.grid.rows) == 1:
