@@ -35,7 +35,8 @@ BUSY_FRAME_SECS = 0.025  # while events come faster than the screen needs: ~40 r
 BUSY_RATE = 100.0  # events/s (smoothed) above which a view is busy
 BURST_FRAME_SECS = 0.25  # 4 renders/s: a render can touch the DOM in 2–3 places and a view must stay ≤ 10 updates/s
 BURST_RATE = 500.0  # events/s (smoothed) above which a view counts as flooded
-RATE_MEMORY_SECS = 0.05  # the smoothed event rate forgets with this time constant (a few frames)
+RATE_MEMORY_SECS = 0.25  # the smoothed event rate forgets with this time constant: events handed over together
+# after a 50 ms stall of the loop are not a burst, and a quiet second forgets one
 TIMER_SLACK_SECS = 0.002  # a timer asked for "in n seconds" fires this much later (see FrameBudget.again_in)
 FRAME_CREDIT = 4.0  # renders a view may do back to back (writes come in clusters) before it waits for its frame
 

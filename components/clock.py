@@ -75,8 +75,17 @@ def _local(at: float) -> dt.datetime:
 
 
 def clock_time(at: float | None = None) -> str:
-    """`14:05:09`: for feeds and logs of the last minutes (the date is today)."""
-    return _local(time.time() if at is None else at).strftime('%H:%M:%S')
+    """`14:05:09`: for feeds and logs of the last minutes (the date is today).
+
+    Every live row and feed item is stamped, in every open tab: the text is made once per second and zone.
+    """
+    return _clock_text(int(time.time() if at is None else at), _cookie(TZ_COOKIE))
+
+
+@functools.lru_cache(maxsize=256)
+def _clock_text(second: int, zone_name: str) -> str:
+    zone = _zone(zone_name) or dt.datetime.now().astimezone().tzinfo or dt.UTC
+    return dt.datetime.fromtimestamp(second, zone).strftime('%H:%M:%S')
 
 
 def date_time(at: float) -> str:

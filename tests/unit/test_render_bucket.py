@@ -86,6 +86,23 @@ def test_a_burst_backs_off_to_a_few_renders_a_second():
     assert renders <= 5 / BURST_FRAME_SECS + 20  # a handful while the rate is being learned, then 4 a second
 
 
+def test_events_held_up_on_the_way_and_handed_over_together_are_not_a_burst():
+    """200 writes/s render every 25 ms, five events each; then 23 events held up on the way (a pause of the
+    backend, or of this loop while it collected garbage) arrive together. Seen in ten tabs at once, that
+    must not count as a burst: a burst backs off to four renders a second and collects garbage (another
+    pause), which made the next clump look like a burst again (measured: a collection every second)."""
+    bucket, now = RenderBucket(), 0.0
+    for _ in range(40):
+        now += 0.025
+        bucket.marks = 5
+        bucket.spend(now)
+    now += 0.022
+    bucket.marks = 23
+    bucket.spend(now)  # the clump
+
+    assert not bucket.bursting
+
+
 def test_a_quiet_moment_after_a_burst_ends_it():
     """After a burst, one render a second later (a chart's tick) finds the view calm again: the next event
     renders at once, and nothing keeps treating the view as flooded (a collection each second, 250 ms waits)."""
