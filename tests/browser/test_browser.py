@@ -59,6 +59,8 @@ def test_a_key_put_over_rest_appears_on_the_open_explorer_and_dashboard(console_
     with admin_client(console_backend) as other:
         other.put('/keys/appears:dashboard', json={'value': 'again'})
     screen.should_contain('appears:dashboard')
+    total_keys = screen.selenium.find_element(By.CSS_SELECTOR, '.stat-card:nth-child(4)')
+    screen.wait_for(lambda: total_keys.text.split('\n')[-2:] == ['2', 'All records'])  # the stats card followed
 
 
 def test_an_html_key_renders_as_text_on_every_live_page(console_backend, screen: Screen):
