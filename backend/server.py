@@ -66,7 +66,8 @@ def build_server(config: BackendConfig, sock_host: str | None = None,
                                ws=websocket_protocol(backend.faults), ws_max_size=16 * 1024 * 1024,
                                ws_per_message_deflate=False,  # loopback/LAN: CPU matters more than bytes
                                ws_ping_interval=None, ws_ping_timeout=None, lifespan='on',
-                               timeout_graceful_shutdown=2)
+                               # streams close within milliseconds; 2 s was exceeded on a loaded 2-core machine
+                               timeout_graceful_shutdown=5)
     return uvicorn.Server(uv_config), backend
 
 

@@ -63,6 +63,14 @@ def button(screen: Screen, text: str) -> WebElement:
     return next(b for b in found if b.is_displayed())
 
 
+def click_button(screen: Screen, text: str) -> None:
+    """Click the visible button with this text; a re-render may swap its node between finding and clicking."""
+    def clicked() -> bool:
+        button(screen, text).click()
+        return True
+    screen.wait_for(clicked)  # retries when the node went stale
+
+
 def paste(screen: Screen, box: WebElement, expression: str) -> None:
     """Replace a text box's content as a paste does (typing 10 MB key by key would take hours).
 
@@ -129,14 +137,14 @@ def test_a_10_mb_paste_is_refused_and_never_swapped_for_the_old_value(console_ba
     screen.wait_for(lambda: server_side('insert-value').value == 'small')  # the small value reached the server
     paste(screen, box, "'x'.repeat(10000000)")
     screen.wait_for(lambda: server_side('insert-value').unsent_bytes is not None)  # only its size travelled
-    button(screen, 'Insert').click()
+    click_button(screen, 'Insert')
     screen.should_contain('more than a text box can send')
     assert screen.selenium.execute_script('return arguments[0].value.length', box) == 10_000_000, 'the paste is kept'
     with admin_client(console_backend) as api:
         assert api.get('/keys/paste:big').status_code == 404, 'nothing is written, least of all the old value'
     paste(screen, box, "'short enough'")  # the user cuts it down: now it travels, and is written
     screen.wait_for(lambda: server_side('insert-value').value == 'short enough')
-    button(screen, 'Insert').click()
+    click_button(screen, 'Insert')
     screen.should_contain('inserted!')
     with admin_client(console_backend) as api:
         assert api.get('/keys/paste:big').json()['value'] == 'short enough'
