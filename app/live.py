@@ -4,8 +4,9 @@ Events change a view's model at once (cheap dict work); the view's `render` send
 (a row patch, appended feed items) at most once per frame:
 - an event on an idle view renders on the next loop turn (leading edge: no waiting);
 - while events keep coming, renders average at most one per `frame` (one display frame, 1/60 s;
-  NiceGUI's outbox then carries the whole frame's changes in one message), and one per ~25 ms once
-  they come faster than 100/s (several events per render). The budget is a bucket of `FRAME_CREDIT`
+  NiceGUI's outbox then carries the whole frame's changes in one message), and one per 50 ms once
+  they come faster than 100/s (several events per render: ten tabs at 200 writes/s each otherwise ask
+  one browser for 400 grid transactions a second). The budget is a bucket of `FRAME_CREDIT`
   renders refilled one per frame, not a fixed spacing: events that come about once a frame with
   some jitter (50 writes/s) still render at once instead of waiting out the rest of a frame;
 - while a burst lasts (a smoothed rate above `burst_rate` events/s), renders back off to one per
@@ -31,7 +32,7 @@ from services.runtime import reclaim_memory
 log = logging.getLogger(__name__)
 
 FRAME_SECS = 1 / 60  # one display frame: a browser shows at most 60 states a second, so rendering faster is waste
-BUSY_FRAME_SECS = 0.025  # while events come faster than the screen needs: ~40 renders/s, several events each
+BUSY_FRAME_SECS = 0.05  # faster than 100 events/s nobody reads single changes: 20 renders/s, several events each
 BUSY_RATE = 100.0  # events/s (smoothed) above which a view is busy
 BURST_FRAME_SECS = 0.25  # 4 renders/s: a render can touch the DOM in 2–3 places and a view must stay ≤ 10 updates/s
 BURST_RATE = 500.0  # events/s (smoothed) above which a view counts as flooded

@@ -67,12 +67,12 @@ def test_after_a_stall_the_view_catches_up_instead_of_lagging_for_good():
 
 
 @pytest.mark.parametrize('rate', [200, 480])
-def test_a_busy_stream_renders_about_forty_times_a_second_with_several_events_each(rate: int):
+def test_a_busy_stream_renders_about_twenty_times_a_second_with_several_events_each(rate: int):
     """200 or 480 events/s (busy, not a burst): at most one render per busy frame, none waits longer than one."""
     arrivals = steady(rate, 10, 0.2)
     waits, renders = run(RenderBucket(), arrivals)
 
-    assert renders <= 10 / BUSY_FRAME_SECS + 10  # a few more while the rate is being learned
+    assert renders <= 10 / BUSY_FRAME_SECS + 25  # a few more while the rate is being learned (a quarter second)
     assert renders < len(arrivals) / 4
     assert max(waits) <= BUSY_FRAME_SECS + 1e-9
 
@@ -87,14 +87,14 @@ def test_a_burst_backs_off_to_a_few_renders_a_second():
 
 
 def test_events_held_up_on_the_way_and_handed_over_together_are_not_a_burst():
-    """200 writes/s render every 25 ms, five events each; then 23 events held up on the way (a pause of the
+    """200 writes/s render every 50 ms, ten events each; then 23 events held up on the way (a pause of the
     backend, or of this loop while it collected garbage) arrive together. Seen in ten tabs at once, that
     must not count as a burst: a burst backs off to four renders a second and collects garbage (another
     pause), which made the next clump look like a burst again (measured: a collection every second)."""
     bucket, now = RenderBucket(), 0.0
     for _ in range(40):
-        now += 0.025
-        bucket.marks = 5
+        now += 0.05
+        bucket.marks = 10
         bucket.spend(now)
     now += 0.022
     bucket.marks = 23
