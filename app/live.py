@@ -50,9 +50,9 @@ class RenderBucket:
     refill the bucket gains exactly what each render spends, so once a stall or a cluster of writes has
     emptied it, it never fills again and every later event waits out the rest of a frame (a steady lag
     of several milliseconds, measured with bench/hop_trace.py). Refilled faster than the moderate rates
-    it serves, the bucket is full again a few events after a stall. Three
-    cadences: up to ~60 events/s every event renders at once; a busy view (> `busy_rate`) renders at
-    most every `busy_frame`; a flooded one (> `burst_rate`) every `burst_frame`.
+    it serves, the bucket is full again a few events after a stall. Three cadences: up to ~60 events/s
+    every event renders at once; a busy view (> `busy_rate`) renders at most every `busy_frame`; a
+    flooded one (> `burst_rate`) every `burst_frame`.
     """
     frame: float = FRAME_SECS
     burst_frame: float = BURST_FRAME_SECS
@@ -112,14 +112,6 @@ class FrameBudget:
         self._loop = asyncio.get_running_loop()
         self._slot = weakref.ref(context.slot)
         context.client.on_delete(self.close)
-
-    @property
-    def bursting(self) -> bool:
-        return self.bucket.bursting
-
-    @property
-    def rate(self) -> float:
-        return self.bucket.rate
 
     def mark(self, events: int = 1) -> None:
         """Something in the view changed: render it within the budget."""
