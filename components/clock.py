@@ -63,7 +63,12 @@ def _cookie(name: str) -> str:
 
 
 def browser_zone() -> dt.tzinfo:
-    return _zone(_cookie(TZ_COOKIE)) or dt.datetime.now().astimezone().tzinfo or dt.UTC
+    return _zone_or_servers(_cookie(TZ_COOKIE))
+
+
+def _zone_or_servers(name: str) -> dt.tzinfo:
+    """The named zone if the system knows it, else the server's own (a first visit, a forged cookie)."""
+    return _zone(name) or dt.datetime.now().astimezone().tzinfo or dt.UTC
 
 
 def browser_locale() -> Locale:
@@ -84,8 +89,7 @@ def clock_time(at: float | None = None) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _clock_text(second: int, zone_name: str) -> str:
-    zone = _zone(zone_name) or dt.datetime.now().astimezone().tzinfo or dt.UTC
-    return dt.datetime.fromtimestamp(second, zone).strftime('%H:%M:%S')
+    return dt.datetime.fromtimestamp(second, _zone_or_servers(zone_name)).strftime('%H:%M:%S')
 
 
 def date_time(at: float) -> str:

@@ -169,8 +169,8 @@ class TtlQueue:
     live_after: float = 0.0  # (monotonic) live rows are not read before this
 
     def reset(self) -> None:
-        self.keys.clear()
-        self.live.clear()
+        """A new window: nothing queued, and reads still under way for the old one patch nothing."""
+        self.clear()
         self.generation += 1
 
     def add(self, keys: list[str], *, live: bool = False, now: float = 0.0) -> None:
