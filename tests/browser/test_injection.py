@@ -7,6 +7,9 @@ timestamp meets JavaScript's numbers.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from nicegui import Client
 from nicegui.testing import Screen
 from selenium.webdriver.common.by import By
@@ -53,8 +56,10 @@ def field(screen: Screen, label: str, index: int = 0) -> WebElement:
 
 def server_side(marker: str):
     """The console's own element behind a marker (the screen fixture serves the app from this process)."""
-    return next(element for client in list(Client.instances.values()) for element in client.elements.values()
-                if marker in element._markers)
+    found = [element for client in list(Client.instances.values()) for element in client.elements.values()
+             if marker in element._markers]
+    assert found, f'no element marked {marker!r}: the page was reloaded (the browser froze past the reconnect timeout?)'
+    return found[0]
 
 
 def button(screen: Screen, text: str) -> WebElement:
@@ -63,12 +68,24 @@ def button(screen: Screen, text: str) -> WebElement:
     return next(b for b in found if b.is_displayed())
 
 
-def click_button(screen: Screen, text: str) -> None:
-    """Click the visible button with this text; a re-render may swap its node between finding and clicking."""
-    def clicked() -> bool:
-        button(screen, text).click()
-        return True
-    screen.wait_for(clicked)  # retries when the node went stale
+def click_until(screen: Screen, text: str, done: Callable[[], bool], every: float = 2.0) -> None:
+    """Click the visible button with this text until the console has done what the click asks.
+
+    Under load a re-render can swap the button's node between finding and clicking: the click then goes
+    stale, or lands on a node no longer in the page and does nothing. So: click, give the server `every`
+    seconds to react, click again if it has not.
+    """
+    last = float('-inf')
+
+    def attempt() -> bool:
+        nonlocal last
+        if done():
+            return True
+        if time.monotonic() - last >= every:
+            last = time.monotonic()
+            button(screen, text).click()
+        return done()
+    screen.wait_for(attempt)  # retries when the node went stale
 
 
 def paste(screen: Screen, box: WebElement, expression: str) -> None:
@@ -137,14 +154,14 @@ def test_a_10_mb_paste_is_refused_and_never_swapped_for_the_old_value(console_ba
     screen.wait_for(lambda: server_side('insert-value').value == 'small')  # the small value reached the server
     paste(screen, box, "'x'.repeat(10000000)")
     screen.wait_for(lambda: server_side('insert-value').unsent_bytes is not None)  # only its size travelled
-    click_button(screen, 'Insert')
+    click_until(screen, 'Insert', lambda: 'more than a text box can send' in server_side('insert-error').text)
     screen.should_contain('more than a text box can send')
     assert screen.selenium.execute_script('return arguments[0].value.length', box) == 10_000_000, 'the paste is kept'
     with admin_client(console_backend) as api:
         assert api.get('/keys/paste:big').status_code == 404, 'nothing is written, least of all the old value'
     paste(screen, box, "'short enough'")  # the user cuts it down: now it travels, and is written
     screen.wait_for(lambda: server_side('insert-value').value == 'short enough')
-    click_button(screen, 'Insert')
+    click_until(screen, 'Insert', lambda: server_side('insert-value').value == '')  # the form empties once written
     screen.should_contain('inserted!')
     with admin_client(console_backend) as api:
         assert api.get('/keys/paste:big').json()['value'] == 'short enough'
