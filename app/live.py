@@ -11,6 +11,9 @@ Events change a view's model at once (cheap dict work); the view's `render` send
   some jitter (50 writes/s) still render at once instead of waiting out the rest of a frame;
 - while a burst lasts (a smoothed rate above `burst_rate` events/s), renders back off to one per
   `burst_frame` (< 10/s), so a flood of writes never floods the browser;
+- a tab gets its next render only when it has shown the last one (or `SHOWN_TIMEOUT_SECS` passed): a tab
+  that falls behind (ten tabs sharing one browser's cores) gets fewer, bigger renders instead of a queue
+  of stale ones, so it is never more than one render behind;
 - the last state always wins: a render reads the model, not the events.
 """
 
@@ -40,6 +43,9 @@ RATE_MEMORY_SECS = 0.25  # the smoothed event rate forgets with this time consta
 # after a 50 ms stall of the loop are not a burst, and a quiet second forgets one
 TIMER_SLACK_SECS = 0.002  # a timer asked for "in n seconds" fires this much later (see FrameBudget.again_in)
 FRAME_CREDIT = 4.0  # renders a view may do back to back (writes come in clusters) before it waits for its frame
+SHOWN_TIMEOUT_SECS = 2.0  # a tab that has not confirmed a render by then (frozen, throttled) gets the next one anyway
+# the tab evaluates this after the render's messages (it handles them in order) and answers: "shown"
+SHOWN_PROBE = '"__LIVE_RENDER_SHOWN__"'
 
 
 @dataclass
@@ -100,8 +106,10 @@ class FrameBudget:
     """Renders a view at most once per frame; one per page (all of the page's views share it)."""
 
     def __init__(self, render: Callable[[], Any], *, frame: float = FRAME_SECS,
-                 burst_frame: float = BURST_FRAME_SECS, burst_rate: float = BURST_RATE) -> None:
+                 burst_frame: float = BURST_FRAME_SECS, burst_rate: float = BURST_RATE,
+                 shown_timeout: float = SHOWN_TIMEOUT_SECS) -> None:
         self.render = render
+        self.shown_timeout = shown_timeout
         self.bucket = RenderBucket(frame, burst_frame, burst_rate)
         self.renders = 0
         self.closed = False
@@ -109,9 +117,13 @@ class FrameBudget:
         self._later: asyncio.TimerHandle | None = None
         self._later_at = float('inf')  # kept here: uvloop's short timers have no .when()
         self._running: asyncio.Task | None = None  # an async render in flight (never two at once)
+        self._unshown: asyncio.Task | None = None  # waiting for the tab to confirm the last render
+        self._again = False  # something changed while a render was in flight or unconfirmed
+        self.held = 0  # renders held back because the tab had not shown the last one (tests, benches)
         self._loop = asyncio.get_running_loop()
         self._slot = weakref.ref(context.slot)
-        context.client.on_delete(self.close)
+        self._client = context.client
+        self._client.on_delete(self.close)
 
     def mark(self, events: int = 1) -> None:
         """Something in the view changed: render it within the budget."""
@@ -124,26 +136,54 @@ class FrameBudget:
         else:
             self._handle = self._loop.call_soon(self._fire)  # after the rest of this batch is applied
 
-    def _fire(self) -> None:
+    def _fire(self, *, user_waiting: bool = False) -> None:
         self._handle = None
         slot = self._slot()
         if self.closed or slot is None:
             return
-        if self._running is not None:  # an async render is still going: render again when it is done
-            self._running.add_done_callback(lambda _: self.mark(0))
+        # one render at a time, and one the tab has not shown yet is enough; a user's own action does not wait
+        # for the tab (it came from that tab, so the tab is listening)
+        if self._running is not None or (self._unshown is not None and not user_waiting):
+            self.held += self._running is None
+            self._again = True
             return
         self.bucket.spend(self._loop.time())
         if self.bucket.bursting:
             reclaim_soon()  # once the burst is over, hand its garbage back (debounced: one reclaim per burst)
         self.renders += 1
+        outbox = self._client.outbox
         with slot:
             result = self.render()
         if asyncio.iscoroutine(result):  # a REST refetch: in the page's context, errors reach NiceGUI's handlers
             self._running = background_tasks.create(result, name='live render', context=slot)
             self._running.add_done_callback(self._rendered)
+        elif outbox.updates or outbox.messages:  # the render gave the tab work: the next one waits until it is done
+            self._await_tab()
 
-    def _rendered(self, _task: asyncio.Task) -> None:
+    def _rendered(self, task: asyncio.Task) -> None:
         self._running = None
+        if not task.cancelled() and not self.closed:
+            self._await_tab()
+
+    def _await_tab(self) -> None:
+        """Ask the tab to say when it has handled the render (it handles messages in order); until then the
+        view's changes collect in its model and go as one render."""
+        if self._unshown is not None:
+            self._unshown.cancel()  # a user's render went meanwhile: wait for that one instead
+        self._unshown = self._loop.create_task(self._tab_shown(), name='live render shown')
+        self._unshown.add_done_callback(self._shown)
+
+    async def _tab_shown(self) -> None:
+        with contextlib.suppress(TimeoutError):  # a frozen or throttled tab: carry on with the next render
+            await self._client.run_javascript(SHOWN_PROBE, timeout=self.shown_timeout)
+
+    def _shown(self, task: asyncio.Task) -> None:
+        if task is not self._unshown:
+            return
+        self._unshown = None
+        if self._again and not self.closed:
+            self._again = False
+            self.mark(0)
 
     def again_in(self, seconds: float) -> None:
         """Render again after `seconds` even without events (a chart that scrolls, a throttled fetch).
@@ -170,13 +210,14 @@ class FrameBudget:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-        self._fire()
+        self._fire(user_waiting=True)
 
     def close(self) -> None:
         """The tab went away: nothing renders for a closed tab."""
         self.closed = True
-        if self._running is not None:
-            self._running.cancel()
+        for task in (self._running, self._unshown):
+            if task is not None:
+                task.cancel()
         for handle in (self._handle, self._later):
             if handle is not None:
                 handle.cancel()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from nicegui.testing import User
 
+from app.live import SHOWN_PROBE
 from tests.conftest import ADMIN_TOKEN
 
 PATIENT_TRIES = 100  # × 0.1 s: what a page may take to show something on a loaded CI machine
@@ -22,6 +25,19 @@ def patient_should_see(monkeypatch: pytest.MonkeyPatch) -> None:
         await original(self, *args, retries=max(retries, PATIENT_TRIES), **kwargs)
 
     monkeypatch.setattr(User, 'should_see', should_see)
+
+
+@pytest.fixture(autouse=True)
+def tabs_confirm_renders(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A browser tab answers a live view's "shown?" probe once it has handled the render; the simulated user
+    has no JavaScript, so it answers at once, like a tab that keeps up (a test can take the rule away)."""
+    original = User.__init__
+
+    def __init__(self: User, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        self.javascript_rules[re.compile(re.escape(SHOWN_PROBE))] = lambda _: True
+
+    monkeypatch.setattr(User, '__init__', __init__)
 
 
 async def sign_in(user: User, token: str = ADMIN_TOKEN, next_page: str = '/dashboard') -> None:

@@ -3,6 +3,9 @@ and a closed tab costs nothing."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+
 import httpx
 from nicegui.testing import User
 
@@ -93,3 +96,30 @@ async def test_a_timed_render_is_skipped_when_a_render_for_events_came_after_its
     budget.bucket.last = budget._later_at - 2.0
     budget._wake()
     await eventually(lambda: renders == [1], message='a timer with nothing rendered since must render')
+
+
+async def test_a_tab_that_has_not_shown_a_render_gets_the_changes_since_in_one_render(console_backend, user: User):
+    """Ten tabs in one browser on two cores fall behind; a tab that has not yet handled a render gets no second
+    one queued behind it: what changes meanwhile goes as one render when the tab is ready (or, if it never
+    answers, once the wait runs out), so no tab is ever more than one render behind."""
+    from nicegui import ui
+
+    from app.live import SHOWN_PROBE, FrameBudget
+
+    await user.open('/login')
+    user.javascript_rules = {rule: answer for rule, answer in user.javascript_rules.items()
+                             if rule.pattern != re.escape(SHOWN_PROBE)}  # this tab is busy: it does not answer
+    model = {'value': 0}
+    with user.client:
+        label = ui.label('')
+        budget = FrameBudget(lambda: label.set_text(f"value {model['value']}"), shown_timeout=1.0)
+    budget.mark()
+    await eventually(lambda: budget.renders == 1)
+    for value in range(1, 10):
+        model['value'] = value
+        budget.mark()
+        await asyncio.sleep(0)
+    await eventually(lambda: budget.held >= 1, message='changes while the tab is busy should be held')
+    assert budget.renders == 1, 'a tab that has not shown the last render must not get another one'
+    await eventually(lambda: label.text == 'value 9', message='the held changes must go once the wait runs out')
+    assert budget.renders == 2, 'nine held changes go as one render'
