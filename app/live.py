@@ -69,6 +69,7 @@ class RenderBucket:
     credit: float = FRAME_CREDIT  # renders available at `last`
     last: float = float('-inf')  # when the last render went
     marks: int = 0  # events since the last render
+    rested: float = float('-inf')  # a tab behind on its renders gets none before this time
 
     @property
     def bursting(self) -> bool:
@@ -84,10 +85,17 @@ class RenderBucket:
         return min(FRAME_CREDIT, self.credit + (now - self.last) / self.current_frame)
 
     def wait(self, now: float) -> float:
-        """Seconds until the next render may go: a burst spaces renders, otherwise the bucket decides."""
+        """Seconds until the next render may go: a burst spaces renders, otherwise the bucket decides; a tab
+        that is behind rests first."""
         if self.bursting:
-            return self.last + self.burst_frame - now
-        return (1.0 - self.credit_at(now)) * self.current_frame
+            return max(self.last + self.burst_frame, self.rested) - now
+        return max((1.0 - self.credit_at(now)) * self.current_frame, self.rested - now)
+
+    def tab_took(self, seconds: float, now: float) -> None:
+        """The tab showed the last render `seconds` after it went. Longer than a display frame means the tab (or
+        the machine it shares) is behind: it rests as long again (at most a burst frame) before the next render,
+        so it gets fewer, bigger renders and catches up, instead of spending every moment it has on renders."""
+        self.rested = now + min(seconds, self.burst_frame) if seconds > self.frame else float('-inf')
 
     def spend(self, now: float) -> None:
         """A render goes now: learn the event rate, take one render's credit."""
@@ -174,8 +182,11 @@ class FrameBudget:
         self._unshown.add_done_callback(self._shown)
 
     async def _tab_shown(self) -> None:
+        sent = self._loop.time()
         with contextlib.suppress(TimeoutError):  # a frozen or throttled tab: carry on with the next render
             await self._client.run_javascript(SHOWN_PROBE, timeout=self.shown_timeout)
+        now = self._loop.time()
+        self.bucket.tab_took(now - sent, now)
 
     def _shown(self, task: asyncio.Task) -> None:
         if task is not self._unshown:

@@ -92,12 +92,14 @@ def trace_hops() -> None:
             stamps.setdefault(seq, {}).setdefault('marked', now)
         mark(self, events)
 
-    def traced_fire(self: Any) -> None:
-        now = time.time() * 1000
+    def traced_fire(self: Any, **kwargs: Any) -> None:
+        now, renders = time.time() * 1000, self.renders
+        fire(self, **kwargs)
+        if self.renders == renders:  # held: the tab has not shown the last render yet
+            return
         for seq in pending:
             stamps.setdefault(seq, {}).setdefault('budget fired', now)
         pending.clear()
-        fire(self)
 
     async def traced_emit(self: Any, message: Any) -> None:
         stamp('outbox emit', str(message))

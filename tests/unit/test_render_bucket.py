@@ -124,3 +124,29 @@ def test_an_idle_view_renders_the_first_event_at_once():
     bucket.spend(1000.0)
     bucket.marks = 1
     assert bucket.wait(1000.001) <= 0  # a second render right away: the bucket holds two
+
+
+def test_a_tab_that_keeps_up_never_waits_for_its_own_confirmations():
+    """A tab that shows each render within a frame (one tab on a quiet machine) adds no wait at all."""
+    bucket = RenderBucket()
+    bucket.spend(0.0)
+    bucket.tab_took(0.003, now=0.003)
+    assert bucket.wait(0.004) <= 0.0
+
+
+def test_a_tab_that_falls_behind_rests_as_long_as_it_took_and_then_gets_one_bigger_render():
+    """Ten tabs sharing two cores: a tab that took 120 ms to show a render gets the next one 120 ms later,
+    with everything that changed meanwhile, instead of a render every frame it cannot keep up with."""
+    bucket = RenderBucket()
+    bucket.spend(0.0)
+    bucket.tab_took(0.12, now=0.12)
+    bucket.marks += 30  # thirty events while it rests
+    assert bucket.wait(0.13) == pytest.approx(0.11)
+    assert bucket.wait(0.24) <= 0.0
+
+
+def test_a_frozen_tab_rests_no_longer_than_a_burst_frame():
+    bucket = RenderBucket()
+    bucket.spend(0.0)
+    bucket.tab_took(2.0, now=2.0)
+    assert bucket.wait(2.0) == pytest.approx(BURST_FRAME_SECS)
