@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from .charts import patch_echart
+
 
 class LatencyChart:
     """Horizontal bars (ms) for the busiest routes; labels are route templates, never request data."""
@@ -28,10 +30,7 @@ class LatencyChart:
         if options['yAxis']['data'] == labels and options['series'][0]['data'] == p50 \
                 and options['series'][1]['data'] == p95:
             return  # nothing changed: send nothing
-        options['yAxis']['data'] = labels
-        options['series'][0]['data'] = p50
-        options['series'][1]['data'] = p95
-        self.chart.update()
+        patch_echart(self.chart, [p50, p95], categories=labels, axis='yAxis')
 
     def labels(self) -> list[str]:
         """The routes the chart shows (tests read charts through this)."""

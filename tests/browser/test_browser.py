@@ -61,6 +61,10 @@ def test_a_key_put_over_rest_appears_on_the_open_explorer_and_dashboard(console_
     screen.should_contain('appears:dashboard')
     total_keys = screen.selenium.find_element(By.CSS_SELECTOR, '.stat-card:nth-child(4)')
     screen.wait_for(lambda: total_keys.text.split('\n')[-2:] == ['2', 'All records'])  # the stats card followed
+    # the throughput chart got the new data as a patch (setOption), and drew it: the put is in its line
+    puts_drawn = ('const chart = getElement(document.querySelector(".nicegui-echart")).chart;'
+                  ' return chart ? chart.getOption().series[0].data.reduce((a, b) => a + b, 0) : 0;')
+    screen.wait_for(lambda: screen.selenium.execute_script(puts_drawn) >= 1)
 
 
 def test_an_html_key_renders_as_text_on_every_live_page(console_backend, screen: Screen):
