@@ -43,6 +43,7 @@ RATE_MEMORY_SECS = 0.25  # the smoothed event rate forgets with this time consta
 # after a 50 ms stall of the loop are not a burst, and a quiet second forgets one
 TIMER_SLACK_SECS = 0.002  # a timer asked for "in n seconds" fires this much later (see FrameBudget.again_in)
 FRAME_CREDIT = 4.0  # renders a view may do back to back (writes come in clusters) before it waits for its frame
+TAB_TIME_WEIGHT = 0.2  # the newest render's share in a tab's smoothed time to show one (RenderBucket.tab_took)
 SHOWN_TIMEOUT_SECS = 2.0  # a tab that has not confirmed a render by then (frozen, throttled) gets the next one anyway
 # the tab evaluates this after the render's messages (it handles them in order) and answers: "shown"
 SHOWN_PROBE = '"__LIVE_RENDER_SHOWN__"'
@@ -70,6 +71,7 @@ class RenderBucket:
     last: float = float('-inf')  # when the last render went
     marks: int = 0  # events since the last render
     rested: float = float('-inf')  # a tab behind on its renders gets none before this time
+    tab_secs: float = 0.0  # how long the tab takes to show a render, smoothed (TAB_TIME_WEIGHT per render)
 
     @property
     def bursting(self) -> bool:
@@ -92,10 +94,12 @@ class RenderBucket:
         return max((1.0 - self.credit_at(now)) * self.current_frame, self.rested - now)
 
     def tab_took(self, seconds: float, now: float) -> None:
-        """The tab showed the last render `seconds` after it went. Longer than a display frame means the tab (or
-        the machine it shares) is behind: it rests as long again (at most a burst frame) before the next render,
-        so it gets fewer, bigger renders and catches up, instead of spending every moment it has on renders."""
-        self.rested = now + min(seconds, self.burst_frame) if seconds > self.frame else float('-inf')
+        """The tab showed the last render `seconds` after it went. Taking longer than a display frame, render after
+        render, means the tab (or the machine it shares) is behind: it rests as long again (at most a burst frame)
+        before the next render, so it gets fewer, bigger renders and catches up, instead of spending every moment
+        it has on renders. Smoothed, so that one slow render (a garbage collection) makes nobody wait."""
+        self.tab_secs += TAB_TIME_WEIGHT * (seconds - self.tab_secs)
+        self.rested = now + min(self.tab_secs, self.burst_frame) if self.tab_secs > self.frame else float('-inf')
 
     def spend(self, now: float) -> None:
         """A render goes now: learn the event rate, take one render's credit."""

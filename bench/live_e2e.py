@@ -124,6 +124,7 @@ class Env(contextlib.ExitStack):
             self.baseline = BaselineServer(self.console.backend_url, self.console.token)
             self.callback(self.baseline.stop)
             self.browser = Browser()
+            self.browser.clock_url = self.baseline.clock_url
             self.callback(self.browser.quit)
         except BaseException:
             self.close()
