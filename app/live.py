@@ -24,8 +24,9 @@ import contextlib
 import logging
 import math
 import weakref
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nicegui import background_tasks, context
@@ -43,7 +44,7 @@ RATE_MEMORY_SECS = 0.25  # the smoothed event rate forgets with this time consta
 # after a 50 ms stall of the loop are not a burst, and a quiet second forgets one
 TIMER_SLACK_SECS = 0.002  # a timer asked for "in n seconds" fires this much later (see FrameBudget.again_in)
 FRAME_CREDIT = 4.0  # renders a view may do back to back (writes come in clusters) before it waits for its frame
-TAB_TIME_WEIGHT = 0.2  # the newest render's share in a tab's smoothed time to show one (RenderBucket.tab_took)
+TAB_TIMES_KEPT = 3  # a tab is behind when each of its last three renders took longer than a frame to show
 SHOWN_TIMEOUT_SECS = 2.0  # a tab that has not confirmed a render by then (frozen, throttled) gets the next one anyway
 # the tab evaluates this after the render's messages (it handles them in order) and answers: "shown"
 SHOWN_PROBE = '"__LIVE_RENDER_SHOWN__"'
@@ -71,7 +72,7 @@ class RenderBucket:
     last: float = float('-inf')  # when the last render went
     marks: int = 0  # events since the last render
     rested: float = float('-inf')  # a tab behind on its renders gets none before this time
-    tab_secs: float = 0.0  # how long the tab takes to show a render, smoothed (TAB_TIME_WEIGHT per render)
+    tab_times: deque[float] = field(default_factory=lambda: deque(maxlen=TAB_TIMES_KEPT))  # to show a render
 
     @property
     def bursting(self) -> bool:
@@ -97,9 +98,11 @@ class RenderBucket:
         """The tab showed the last render `seconds` after it went. Taking longer than a display frame, render after
         render, means the tab (or the machine it shares) is behind: it rests as long again (at most a burst frame)
         before the next render, so it gets fewer, bigger renders and catches up, instead of spending every moment
-        it has on renders. Smoothed, so that one slow render (a garbage collection) makes nobody wait."""
-        self.tab_secs += TAB_TIME_WEIGHT * (seconds - self.tab_secs)
-        self.rested = now + min(self.tab_secs, self.burst_frame) if self.tab_secs > self.frame else float('-inf')
+        it has on renders. The quickest of the last few counts, so that one slow render (a garbage collection, the
+        page still loading) makes nobody wait."""
+        self.tab_times.append(seconds)
+        behind = min(self.tab_times) if len(self.tab_times) == self.tab_times.maxlen else 0.0
+        self.rested = now + min(behind, self.burst_frame) if behind > self.frame else float('-inf')
 
     def spend(self, now: float) -> None:
         """A render goes now: learn the event rate, take one render's credit."""

@@ -136,14 +136,16 @@ def test_a_tab_that_keeps_up_never_waits_for_its_own_confirmations():
 
 
 def test_one_slow_render_makes_nobody_wait():
-    """A garbage collection makes one render take 60 ms to show: the next event still renders at once."""
+    """The page's first render (the tab still loading) or a garbage collection takes long to show: the next
+    events still render at once."""
     bucket = RenderBucket()
-    for i in range(10):
-        bucket.spend(i * 0.02)
-        bucket.tab_took(0.003, now=i * 0.02 + 0.003)
-    bucket.spend(0.2)
-    bucket.tab_took(0.06, now=0.26)
-    assert bucket.wait(0.261) <= 0.0
+    bucket.spend(0.0)
+    bucket.tab_took(0.95, now=0.95)
+    for i in range(1, 10):
+        now = 0.95 + i * 0.02
+        assert bucket.wait(now) <= 0.0, f'render {i} waited'
+        bucket.spend(now)
+        bucket.tab_took(0.2 if i == 5 else 0.003, now=now + 0.003)
 
 
 def tab_behind(took: float, renders: int = 8) -> RenderBucket:
