@@ -159,7 +159,8 @@ class FrameBudget:
         # one render at a time, and one the tab has not shown yet is enough; a user's own action does not wait
         # for the tab (it came from that tab, so the tab is listening)
         if self._running is not None or (self._unshown is not None and not user_waiting):
-            self.held += self._running is None
+            if self._running is None:
+                self.held += 1
             self._again = True
             return
         self.bucket.spend(self._loop.time())

@@ -30,11 +30,12 @@ import re
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -655,7 +656,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--rates', type=int, nargs='+', help='latency: writes/s to run (default 50 200)')
     parser.add_argument('--out', type=Path, help='also write the raw results as JSON here (scenarios already in '
                         'the file are kept, so scenarios can be recorded one by one)')
+    parser.add_argument('--busy-neighbours', type=int, default=0, metavar='N',
+                        help='run N processes that each keep a core busy meanwhile, like other people\'s tests on a '
+                        'shared CI machine (a repeatable "slow machine", to compare checkouts under load)')
     return parser.parse_args(argv)
+
+
+@contextlib.contextmanager
+def busy_neighbours(count: int) -> Iterator[None]:
+    """`count` processes spinning at normal priority for as long as the block runs."""
+    spinners = [subprocess.Popen([sys.executable, '-c', 'while True: pass']) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -672,11 +688,12 @@ def main(argv: list[str] | None = None) -> None:
         cfg = dataclasses.replace(cfg, rates=tuple(args.rates))
     names = list(SCENARIOS) if args.scenario == 'all' else [args.scenario]
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out and args.out.exists() else {}
-    results.update(console_dir=str(args.console_dir.resolve()), quick=args.quick)
+    results.update(console_dir=str(args.console_dir.resolve()), quick=args.quick, busy_neighbours=args.busy_neighbours)
     for name in names:
         run, table = SCENARIOS[name]
         began, load_before = time.monotonic(), os.getloadavg()[0]
-        results[name] = run(args.console_dir.resolve(), cfg)
+        with busy_neighbours(args.busy_neighbours):
+            results[name] = run(args.console_dir.resolve(), cfg)
         results[name].update(elapsed_s=time.monotonic() - began, load=(load_before, os.getloadavg()[0]),
                              date=time.strftime('%Y-%m-%d %H:%M'))
         print(f'\n### {name} ({results[name]["elapsed_s"]:.0f} s, {args.console_dir}, load average '
