@@ -6,10 +6,8 @@ against any checkout of the console, before and after a rewrite.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import http.server
-import itertools
 import json
 import logging
 import math
@@ -23,35 +21,19 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import httpx
 import nicegui
-from selenium import webdriver
-from selenium.common.exceptions import JavascriptException, WebDriverException
-from selenium.webdriver.chrome.service import Service
 
 log = logging.getLogger('live_e2e')
 BENCH = Path(__file__).resolve().parent
-CHROMIUM = '/usr/bin/chromium'
-CHROMEDRIVER = '/usr/bin/chromedriver'
-CHROME_FLAGS = ('--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
-                '--disable-background-networking', '--disable-component-update', '--disable-sync',
-                '--no-first-run', '--disable-background-timer-throttling', '--disable-renderer-backgrounding',
-                '--disable-backgrounding-occluded-windows', '--window-size=1400,2000')
 RECONNECT_TIMEOUT = 3.0  # NiceGUI's default: a client is deleted this long after its socket goes
 # a cheap route answered by the console's own event loop (a 404 from a NiceGUI route, no page built)
 PROBE_PATH = f'/_nicegui/{nicegui.__version__}/dynamic_resources/__bench_probe__'
-CONSOLE_READY = ('return !!window.did_handshake && !!document.querySelector('
-                 '\'[data-testid="connection-status"][data-status="connected"]\') '
-                 '&& document.body.textContent.includes(arguments[0]);')
-BASELINE_READY = 'return !!(window.__baseline && window.__baseline.connected && window.__baseline.listed);'
-BARE_READY = 'return !!window.did_handshake && !!document.querySelector(\'[data-testid="bare-page"]\');'
-_seq = itertools.count(1)
 
 
 # -- small numbers helpers ---------------------------------------------------------------------------
@@ -372,291 +354,6 @@ class BaselineServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-# -- Chromium -----------------------------------------------------------------------------------------
-CLOCK_JS = '''
-  const [url, done] = arguments;
-  (async () => {
-    const now = () => performance.timeOrigin + performance.now();
-    let best = null;
-    for (let i = 0; i < 12; i++) {  // the first two reads open the connection; the tightest of the rest counts
-      const before = now();
-      const bench = await (await fetch(url, {cache: 'no-store'})).json();
-      const after = now();
-      if (i > 1 && (best === null || after - before < best[0])) best = [after - before, (before + after) / 2 - bench];
-    }
-    done(best[1]);
-  })().catch(() => done(null));
-'''
-class Browser:
-    """One headless Chromium; every bench tab gets `observer.js` on each new document."""
-
-    def __init__(self) -> None:
-        options = webdriver.ChromeOptions()
-        for flag in CHROME_FLAGS:
-            options.add_argument(flag)
-        options.binary_location = CHROMIUM
-        self.driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-        self.driver.set_script_timeout(30)
-        self.home = self.driver.current_window_handle  # stays on about:blank so the browser never closes
-        self.clock_url: str | None = None  # the bench's clock over HTTP (see clock_offset_ms)
-        self.observer = (BENCH / 'observer.js').read_text()
-
-    def run(self, handle: str, script: str, *args: Any) -> Any:
-        if self.driver.current_window_handle != handle:
-            self.driver.switch_to.window(handle)
-        return self.driver.execute_script(script, *args)
-
-    def open_tab(self, url: str, ready: str, *ready_args: Any, timeout: float = 60.0,
-                 alive: Callable[[], None] | None = None) -> str:
-        """A new tab with the observer installed before its first document, loaded and `ready`."""
-        self.driver.switch_to.new_window('tab')
-        handle = self.driver.current_window_handle
-        self.driver.execute_cdp_cmd('Page.addScriptToEvaluateOnNewDocument', {'source': self.observer})
-        self.driver.get(url)
-        self.wait_ready([handle], ready, *ready_args, timeout=timeout, alive=alive)
-        self.driver.execute_cdp_cmd('Performance.enable', {})
-        return handle
-
-    def open_tabs_at_once(self, url: str, count: int) -> list[str]:
-        """`count` tabs loading concurrently (CDP Target.createTarget); no observer (memory runs only)."""
-        self.driver.switch_to.window(self.home)
-        return [self.driver.execute_cdp_cmd('Target.createTarget', {'url': url})['targetId'] for _ in range(count)]
-
-    def wait_ready(self, handles: list[str], ready: str, *args: Any, timeout: float = 60.0,
-                   alive: Callable[[], None] | None = None) -> int:
-        """Wait until every tab is `ready`; a tab showing NiceGUI's 500 page (e.g. "took longer than the
-        response_timeout") is reloaded, as a user would. Returns how many such reloads it took."""
-        script = f'const ready = (function() {{ {ready} }}).apply(null, arguments); if (ready) return "ready"; ' \
-                 'const text = document.body ? document.body.innerText : ""; ' \
-                 'return text.startsWith("500") && text.includes("Server error") ? "error" : "";'
-        retries = 0
-        for handle in handles:
-            def is_ready(handle: str = handle) -> bool:
-                nonlocal retries
-                if alive is not None:
-                    alive()
-                try:
-                    state = self.run(handle, script, *args)
-                except JavascriptException:
-                    return False  # mid-navigation or mid-reload
-                if state == 'error':
-                    retries += 1
-                    log.warning('tab %s shows a server error; reloading it', handle[:8])
-                    self.run(handle, 'location.reload();')
-                return state == 'ready'
-            try:
-                wait_for(is_ready, timeout, f'tab {handle[:8]} ready', interval=0.1)
-            except TimeoutError as exc:
-                raise TimeoutError(f'{exc}: {self.describe(handle)}') from None
-        return retries
-
-    def describe(self, handle: str) -> str:
-        """What a tab that never got ready shows (for the error message)."""
-        try:
-            return str(self.run(handle, 'return [location.href, document.readyState, !!window.did_handshake, '
-                                        '(document.body ? document.body.innerText : "").slice(0, 300)];'))
-        except WebDriverException as exc:
-            return f'(cannot ask the tab: {exc.msg})'
-
-    def close_tabs(self, handles: list[str]) -> None:
-        for handle in handles:
-            with contextlib.suppress(WebDriverException):
-                self.driver.switch_to.window(handle)
-                self.driver.close()
-        self.driver.switch_to.window(self.home)
-
-    def clock_offset_ms(self, handle: str) -> float:
-        """Tab clock minus this process's clock, from the tightest of a few round trips.
-
-        With `clock_url` (the bench's own HTTP server) the tab asks it over a kept-alive connection (~0.3 ms
-        round trips, about as long each way); otherwise through WebDriver, whose way in is longer than its
-        way back, which put the tab's clock ~2 ms late and gave a 1 ms baseline negative latencies.
-        """
-        if self.clock_url is not None:
-            self.run(handle, 'return 0;')  # switch to the tab
-            offset = self.driver.execute_async_script(CLOCK_JS, self.clock_url)
-            if offset is not None:
-                return float(offset)
-        best: tuple[float, float] | None = None
-        for _ in range(5):
-            before = time.time() * 1000
-            tab = float(self.run(handle, 'return performance.timeOrigin + performance.now();'))
-            after = time.time() * 1000
-            if best is None or after - before < best[0]:
-                best = (after - before, tab - (before + after) / 2)
-        assert best is not None
-        return best[1]
-
-    def main_thread_seconds(self, handles: list[str]) -> dict[str, float]:
-        """Renderer main-thread time so far, summed over tabs (CDP Performance.getMetrics): where the
-        browser's share of the CPU goes. The counters restart when a tab reloads."""
-        totals = {'tabs: JS': 0.0, 'tabs: style+layout': 0.0, 'tabs: main thread busy': 0.0}
-        for handle in handles:
-            self.run(handle, 'return 0;')  # switch to the tab: CDP commands go to the current one
-            answer = self.driver.execute_cdp_cmd('Performance.getMetrics', {})
-            metrics = {m['name']: m['value'] for m in answer['metrics']}
-            totals['tabs: JS'] += metrics.get('ScriptDuration', 0.0)
-            totals['tabs: style+layout'] += metrics.get('RecalcStyleDuration', 0.0) + metrics.get('LayoutDuration', 0.0)
-            totals['tabs: main thread busy'] += metrics.get('TaskDuration', 0.0)
-        return totals
-
-    def reset(self, handles: list[str]) -> None:
-        for handle in handles:
-            self.run(handle, 'window.__bench.reset();')
-
-    def state(self, handle: str) -> dict[str, Any]:
-        return dict(self.run(handle, 'const b = window.__bench; return {seen: b.seen, callbacks: b.callbacks, '
-                                     'loads: b.loads, reasons: b.reasons, firstUserKey: b.firstUserKey, '
-                                     'timeOrigin: performance.timeOrigin, visibility: document.visibilityState};'))
-
-    def seen_at(self, handle: str, seq: int) -> float | None:
-        """When the tab first had `bv:<seq>:` in its DOM (its own clock), or None."""
-        at = self.run(handle, 'return window.__bench.seen[arguments[0]];', str(seq))
-        return None if at is None else float(at)
-
-    def missing(self, handle: str, tokens: list[str]) -> list[str]:
-        return list(self.run(handle, 'return window.__bench.has(arguments[0]);', tokens))
-
-    def quit(self) -> None:
-        with contextlib.suppress(WebDriverException):
-            self.driver.quit()
-
-
-# -- writers --------------------------------------------------------------------------------------------
-@dataclass
-class WriteLog:
-    """Every write the bench made: its value token, key and wall-clock send time (ms since epoch)."""
-    sent: dict[int, float] = field(default_factory=dict)
-    key: dict[int, str] = field(default_factory=dict)
-    acked: set[int] = field(default_factory=set)
-    failed: int = 0
-    first_send: float = 0.0
-    last_ack: float = 0.0
-    final_seq: int | None = None  # a single write sent after all others were acknowledged
-
-    @property
-    def achieved_rate(self) -> float:
-        span = (self.last_ack - self.first_send) / 1000
-        return len(self.acked) / span if span > 0 else 0.0
-
-    def last_write(self) -> int:
-        """The write every view must end up showing: the final one if there is one (concurrent batches
-        can be applied out of order, so the highest sequence number is not necessarily the newest)."""
-        return self.final_seq if self.final_seq is not None else max(self.acked)
-
-
-def value(seq: int, tag: str) -> str:
-    return f'bv:{seq}:{tag}'
-
-
-async def stored_tokens(base_url: str, token_: str, keys: list[str]) -> dict[str, str]:
-    """key -> token of the value the backend holds now: the last write *as applied*, which under load is
-    not always the last one sent (concurrent PUTs to one key can land out of order)."""
-    async with httpx.AsyncClient(base_url=base_url, headers=auth(token_), timeout=30) as client:
-        values = await asyncio.gather(*(client.get(f'/keys/{key}') for key in keys))
-    return {key: ':'.join(r.json()['value'].split(':')[:2]) + ':' for key, r in zip(keys, values, strict=True)}
-
-
-def auth(token_: str) -> dict[str, str]:
-    return {'Authorization': f'Bearer {token_}', 'Content-Type': 'application/json'}
-
-
-async def paced(rate: float, duration: float, send: Callable[[int], Any], concurrency: int = 64) -> None:
-    """Call `send(i)` at `rate` per second for `duration` seconds (late ticks go at once, bounded)."""
-    gate = asyncio.Semaphore(concurrency)
-    tasks: list[asyncio.Task] = []
-    start = time.perf_counter()
-
-    async def one(i: int) -> None:
-        async with gate:
-            await send(i)
-
-    for i in range(int(rate * duration)):
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i)))
-    await asyncio.gather(*tasks)
-
-
-def writer_session(token_: str, connections: int) -> aiohttp.ClientSession:
-    """aiohttp, not httpx, for the timed writers: a third of the CPU per request on this 2-core machine,
-    where every core the bench itself burns is taken from the console and Chromium."""
-    return aiohttp.ClientSession(headers=auth(token_), connector=aiohttp.TCPConnector(limit=connections),
-                                 timeout=aiohttp.ClientTimeout(total=60))
-
-
-async def _send(session: aiohttp.ClientSession, method: str, url: str, body: Any) -> bool:
-    try:
-        async with session.request(method, url, data=json.dumps(body)) as response:
-            await response.read()
-            return response.status == 200
-    except (aiohttp.ClientError, TimeoutError):
-        return False
-
-
-async def put_writes(base_url: str, token_: str, keys: list[str], rate: float, duration: float,
-                     tag: str) -> WriteLog:
-    """PUT /keys/{key} {"value": "bv:<seq>:<tag>"}, keys round-robin, at `rate` writes/s."""
-    result = WriteLog()
-    async with writer_session(token_, 32) as session:
-        async def send(i: int) -> None:
-            seq = next(_seq)
-            key = keys[i % len(keys)]
-            result.key[seq], result.sent[seq] = key, time.time() * 1000
-            ok = await _send(session, 'PUT', f'{base_url}/keys/{key}', {'value': value(seq, tag)})
-            result.last_ack = time.time() * 1000
-            if ok:
-                result.acked.add(seq)
-            else:
-                result.failed += 1
-        result.first_send = time.time() * 1000
-        await paced(rate, duration, send)
-    return result
-
-
-async def batch_writes(base_url: str, token_: str, keys: list[str], rate: float, duration: float, tag: str,
-                       batch: int = 100) -> WriteLog:
-    """POST /keys/batch with `batch` records each, so that `rate` records/s go out in even slices."""
-    result = WriteLog()
-    counter = itertools.count()
-    async with writer_session(token_, 16) as session:
-        async def send(_i: int, size: int = batch) -> None:
-            seqs = [next(_seq) for _ in range(size)]
-            now = time.time() * 1000
-            records = []
-            for seq in seqs:
-                key = keys[next(counter) % len(keys)]
-                result.key[seq], result.sent[seq] = key, now
-                records.append({'key': key, 'value': value(seq, tag)})
-            ok = await _send(session, 'POST', f'{base_url}/keys/batch', {'records': records})
-            result.last_ack = time.time() * 1000
-            if ok:
-                result.acked.update(seqs)
-            else:
-                result.failed += len(seqs)
-        result.first_send = time.time() * 1000
-        await paced(rate / batch, duration, send, concurrency=16)
-        await send(0, size=1)  # the final write, alone, after everything else was acknowledged
-        result.final_seq = max(result.sent)
-    return result
-
-
-async def fill(base_url: str, token_: str, names: Iterator[str], total: int, value_of: Callable[[str], str],
-               per_request: int = 1000, concurrency: int = 4) -> float:
-    """Write `total` keys in batches of `per_request`; returns puts/s."""
-    gate = asyncio.Semaphore(concurrency)
-    start = time.perf_counter()
-    async with httpx.AsyncClient(base_url=base_url, headers=auth(token_), timeout=120) as client:
-        async def post(chunk: list[str]) -> None:
-            async with gate:
-                body = {'records': [{'key': k, 'value': value_of(k)} for k in chunk]}
-                (await client.post('/keys/batch', json=body)).raise_for_status()
-        chunks = [list(itertools.islice(names, per_request)) for _ in range(math.ceil(total / per_request))]
-        await asyncio.gather(*(post(c) for c in chunks if c))
-    return total / (time.perf_counter() - start)
 
 
 # -- the event-loop probe from outside ----------------------------------------------------------------

@@ -280,7 +280,7 @@ def traced_env(console_dir: Path, mode: str) -> Iterator[Any]:
 
 
 def drive(console_dir: Path, page: str, rate: int, secs: float, profile: bool, tabs: int = 1) -> None:
-    import e2e_support
+    import e2e_writers
     import httpx
     import live_e2e
 
@@ -295,7 +295,7 @@ def drive(console_dir: Path, page: str, rate: int, secs: float, profile: bool, t
         offset = env.browser.clock_offset_ms(handle)
         if profile:
             httpx.get(env.console.url + '/_bench/profile/start', timeout=10)
-        writes = asyncio.run(e2e_support.put_writes(env.console.backend_url, env.console.token,
+        writes = asyncio.run(e2e_writers.put_writes(env.console.backend_url, env.console.token,
                                                     live_e2e.BENCH_KEYS, rate, secs, tag='hop'))
         time.sleep(1.0)
         console = httpx.get(env.console.url + '/_bench/hops', timeout=10).json()
@@ -315,6 +315,7 @@ def drive(console_dir: Path, page: str, rate: int, secs: float, profile: bool, t
 def drive_burst(console_dir: Path, rate: int, secs: float) -> None:
     """Dashboard + keys + keys open, a burst of batch writes: what the console's memory is made of before and after."""
     import e2e_support
+    import e2e_writers
     import httpx
     import live_e2e
 
@@ -325,7 +326,7 @@ def drive_burst(console_dir: Path, rate: int, secs: float) -> None:
         memory = f'{env.console.url}/_bench/memory'
         e2e_support.settled_rss(env.console.process.pid)
         before = httpx.get(memory, timeout=60).json()
-        writes = asyncio.run(e2e_support.batch_writes(env.console.backend_url, env.console.token,
+        writes = asyncio.run(e2e_writers.batch_writes(env.console.backend_url, env.console.token,
                                                       live_e2e.BURST_KEYS, rate, secs, tag='mem'))
         with contextlib.suppress(TimeoutError):
             e2e_support.wait_for(lambda: env.browser.seen_at(dashboard, writes.last_write()), 30, 'last write')

@@ -43,29 +43,21 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from e2e_browser import BARE_READY, BASELINE_READY, CONSOLE_READY, Browser  # noqa: E402
 from e2e_support import (  # noqa: E402
-    BARE_READY,
-    BASELINE_READY,
-    CONSOLE_READY,
     RECONNECT_TIMEOUT,
     BareApp,
     BaselineServer,
-    Browser,
     Console,
     CpuMeter,
     LagProbe,
-    WriteLog,
-    auth,
-    batch_writes,
     descendants,
     dump,
-    fill,
     percentile,
-    put_writes,
     settled_rss,
-    stored_tokens,
     wait_for,
 )
+from e2e_writers import WriteLog, auth, batch_writes, fill, put_writes, stored_tokens  # noqa: E402
 
 log = logging.getLogger('live_e2e')
 REPO = Path(__file__).resolve().parents[1]
