@@ -164,8 +164,8 @@ def watch_memory(console_dir: Path) -> None:
     fire = live_pages.FrameBudget._fire
     rates = {'max': 0.0, 'bursting_renders': 0}
 
-    def watched_fire(self: Any) -> None:
-        fire(self)
+    def watched_fire(self: Any, **kwargs: Any) -> None:
+        fire(self, **kwargs)
         rates['max'] = max(rates['max'], self.bucket.rate)
         rates['bursting_renders'] += self.bucket.bursting
 
