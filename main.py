@@ -124,6 +124,9 @@ if __name__ in {'__main__', '__mp_main__'}:
     ui.run(host=settings.console_host, port=settings.console_port, title='ApexStore Console',
            storage_secret=settings.storage_secret(), reload=False, show=False, favicon='⚡',
            native=arguments.native, dark=None, language='en-US',  # <html lang="en-US"> for screen readers
+           # NiceGUI's 3 s drops a tab frozen for ~6 s (its pings go unanswered) and reloads it, losing what
+           # was typed: a 10 MB paste freezes a tab that long on a loaded machine
+           reconnect_timeout=settings.console_reconnect_timeout,
            session_middleware_kwargs={'same_site': settings.console_cookie_samesite,
                                       'https_only': settings.console_cookie_samesite == 'none'},
            # no permessage-deflate on the browser sockets: its zlib state costs ~300 KB per open tab and

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     console_cookie_samesite: str = Field('lax', description="session cookie SameSite; 'none' (needs https) lets "
                                          'portals on other origins embed pages in iframes')
     console_session_idle_secs: float = Field(12 * 3600, description='sign out sessions idle this long')
+    console_reconnect_timeout: float = Field(10.0, description='a tab that went quiet (frozen laying out a '
+                                             'huge paste, a flaky network) keeps its page and unsaved '
+                                             'input this long')
     console_allowed_hosts: str = Field('', description='Host names the console answers to, comma-separated '
                                        "('*' = any); default 127.0.0.1, localhost, ::1 and CONSOLE_HOST")
     console_frame_ancestors: str = Field('', description='portal origins allowed to embed ?embed=1 pages in '

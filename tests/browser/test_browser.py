@@ -106,3 +106,26 @@ def test_sign_out_closes_the_session(console_backend, screen: Screen):
     screen.open('/keys')
     screen.should_contain('API token')  # the session is gone: back to sign-in
     assert console_backend.call(lambda b: b.bus.streams()) == 0
+
+
+def test_a_tab_frozen_for_ten_seconds_keeps_its_page_and_what_was_typed(console_backend, screen: Screen):
+    """Laying out a huge paste can freeze a tab for seconds on a loaded machine. Its socket goes quiet, but the
+    console keeps the page: when the tab wakes up it reconnects to the same page, typed input still there
+    (with NiceGUI's default 3 s the console dropped the tab after ~6-9 s and it reloaded, input lost)."""
+    from nicegui import Client
+
+    sign_in_with_link(screen, '/keys')
+    wait_live(screen)
+    box = screen.selenium.find_element(By.CSS_SELECTOR, 'input[data-testid="key-search"]')
+    box.send_keys('half-typed:query')
+    screen.selenium.execute_script('window.beforeTheFreeze = true;')
+    page = screen.selenium.execute_script('return window.clientId')
+    screen.selenium.set_script_timeout(60)
+    screen.selenium.execute_script('const end = Date.now() + 10000; while (Date.now() < end) {}')  # frozen 10 s
+    # awake again: the tab reconnects to its page, unless the console has dropped the page meanwhile
+    screen.wait_for(lambda: page not in Client.instances or Client.instances[page].has_socket_connection)
+    assert page in Client.instances, 'the console dropped the page while the tab was frozen'
+    wait_live(screen)
+    assert screen.selenium.execute_script('return window.beforeTheFreeze === true'), 'the tab was reloaded'
+    assert screen.selenium.execute_script('return window.clientId') == page
+    assert box.get_attribute('value') == 'half-typed:query', 'what was typed is kept'
