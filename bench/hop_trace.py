@@ -262,7 +262,7 @@ def traced_env(console_dir: Path, mode: str) -> Iterator[Any]:
     """live_e2e's Env, but the console runs this file's `serve` in `mode` (same env, ports and data dir)."""
     sys.path.insert(0, str(BENCH))
     import e2e_support
-    import live_e2e
+    import live_env
 
     original_spawn = e2e_support.Managed.spawn
 
@@ -273,7 +273,7 @@ def traced_env(console_dir: Path, mode: str) -> Iterator[Any]:
 
     e2e_support.Managed.spawn = spawn  # type: ignore[method-assign]
     try:
-        with live_e2e.Env(console_dir) as env:
+        with live_env.Env(console_dir) as env:
             yield env
     finally:
         e2e_support.Managed.spawn = original_spawn  # type: ignore[method-assign]
@@ -282,7 +282,7 @@ def traced_env(console_dir: Path, mode: str) -> Iterator[Any]:
 def drive(console_dir: Path, page: str, rate: int, secs: float, profile: bool, tabs: int = 1) -> None:
     import e2e_writers
     import httpx
-    import live_e2e
+    import live_env
 
     with traced_env(console_dir, 'hops') as env:
         ready = 'Column family' if page == '/keys' else 'Latest changes'
@@ -296,7 +296,7 @@ def drive(console_dir: Path, page: str, rate: int, secs: float, profile: bool, t
         if profile:
             httpx.get(env.console.url + '/_bench/profile/start', timeout=10)
         writes = asyncio.run(e2e_writers.put_writes(env.console.backend_url, env.console.token,
-                                                    live_e2e.BENCH_KEYS, rate, secs, tag='hop'))
+                                                    live_env.BENCH_KEYS, rate, secs, tag='hop'))
         time.sleep(1.0)
         console = httpx.get(env.console.url + '/_bench/hops', timeout=10).json()
         if profile:
@@ -317,7 +317,7 @@ def drive_burst(console_dir: Path, rate: int, secs: float) -> None:
     import e2e_support
     import e2e_writers
     import httpx
-    import live_e2e
+    import live_env
 
     with traced_env(console_dir, 'memory') as env:
         dashboard = env.open(env.console_view('/dashboard', 'Latest changes'))
@@ -327,7 +327,7 @@ def drive_burst(console_dir: Path, rate: int, secs: float) -> None:
         e2e_support.settled_rss(env.console.process.pid)
         before = httpx.get(memory, timeout=60).json()
         writes = asyncio.run(e2e_writers.batch_writes(env.console.backend_url, env.console.token,
-                                                      live_e2e.BURST_KEYS, rate, secs, tag='mem'))
+                                                      live_env.BURST_KEYS, rate, secs, tag='mem'))
         with contextlib.suppress(TimeoutError):
             e2e_support.wait_for(lambda: env.browser.seen_at(dashboard, writes.last_write()), 30, 'last write')
         e2e_support.settled_rss(env.console.process.pid)
