@@ -6,24 +6,15 @@ import asyncio
 import contextlib
 import logging
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e_browser import Browser  # noqa: E402
-from e2e_support import (  # noqa: E402
-    LagProbe,
-    percentile,
-    wait_for,
-)
-from e2e_writers import WriteLog, auth, batch_writes, fill  # noqa: E402
-
-log = logging.getLogger('live_e2e')
-from live_env import (  # noqa: E402
+from e2e_browser import Browser
+from e2e_support import LagProbe, percentile, wait_for
+from e2e_writers import WriteLog, auth, batch_writes, fill
+from live_env import (
     BURST_KEYS,
     Config,
     Env,
@@ -38,8 +29,9 @@ from live_env import (  # noqa: E402
     tab_marks,
 )
 
+log = logging.getLogger('live_e2e')
 
-# -- burst --------------------------------------------------------------------------------------------------
+
 def last_write_shown(env: Env, handles: list[str], writes: WriteLog, offsets: dict[str, float],
                      within: float = 5.0) -> list[float | None]:
     """Per tab: seconds from sending the final write to its value in the DOM (None: not within `within`)."""

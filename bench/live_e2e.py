@@ -35,14 +35,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from e2e_browser import Browser  # noqa: E402
-from e2e_support import (  # noqa: E402
-    LagProbe,
-    dump,
-    percentile,
-)
+from e2e_support import LagProbe, dump, percentile  # noqa: E402
 from e2e_writers import WriteLog, fill, put_writes, stored_tokens  # noqa: E402
-
-log = logging.getLogger('live_e2e')
 from live_burst import burst_table, scenario_burst  # noqa: E402
 from live_env import (  # noqa: E402
     BENCH_KEYS,
@@ -61,6 +55,8 @@ from live_env import (  # noqa: E402
 )
 from live_memory import memory_table, scenario_memory  # noqa: E402
 from live_nav import nav_table, scenario_nav  # noqa: E402
+
+log = logging.getLogger('live_e2e')
 
 
 # -- latency ------------------------------------------------------------------------------------------------

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import os
 import re
 import shutil
-import sys
 import tempfile
 import urllib.parse
 from collections.abc import Callable
@@ -16,19 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e_browser import BASELINE_READY, CONSOLE_READY, Browser  # noqa: E402
-from e2e_support import (  # noqa: E402
-    BareApp,
-    BaselineServer,
-    Console,
-    CpuMeter,
-    descendants,
-)
-from e2e_writers import WriteLog  # noqa: E402
-
-log = logging.getLogger('live_e2e')
-
+from e2e_browser import BASELINE_READY, CONSOLE_READY, Browser
+from e2e_support import BareApp, BaselineServer, Console, CpuMeter, descendants
+from e2e_writers import WriteLog
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_KEYS = [f'bench:{i:02d}' for i in range(20)]  # all on screen at once in a 1400x2000 window

@@ -5,32 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e_browser import BARE_READY, CONSOLE_READY  # noqa: E402
-from e2e_support import (  # noqa: E402
-    RECONNECT_TIMEOUT,
-    settled_rss,
-    wait_for,
-)
-from e2e_writers import batch_writes  # noqa: E402
+from e2e_browser import BARE_READY, CONSOLE_READY
+from e2e_support import RECONNECT_TIMEOUT, settled_rss, wait_for
+from e2e_writers import batch_writes
+from live_env import BURST_KEYS, Config, Env, ratio
 
 log = logging.getLogger('live_e2e')
-from live_env import (  # noqa: E402
-    BURST_KEYS,
-    Config,
-    Env,
-    ratio,
-)
 
 
-# -- memory -------------------------------------------------------------------------------------------------
 @dataclass
 class Target:
     """An app whose RSS is measured per open tab: the console or the bare NiceGUI app."""

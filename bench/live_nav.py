@@ -6,27 +6,15 @@ import asyncio
 import contextlib
 import logging
 import statistics
-import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e_browser import Browser  # noqa: E402
-from e2e_support import (  # noqa: E402
-    wait_for,
-)
-from e2e_writers import fill  # noqa: E402
+from e2e_browser import Browser
+from e2e_support import wait_for
+from e2e_writers import fill
+from live_env import Config, Env, View, ms, ratio
 
 log = logging.getLogger('live_e2e')
-from live_env import (  # noqa: E402
-    Config,
-    Env,
-    View,
-    ms,
-    ratio,
-)
-
-# -- navigation ---------------------------------------------------------------------------------------------
 PHASES = {'first byte of the HTML (server)': 'responseStart', 'HTML received': 'responseEnd',
           'DOMContentLoaded': 'domContentLoadedEventEnd'}
 
